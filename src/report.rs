@@ -1,0 +1,390 @@
+//! The normalized [`Report`]: one type for every format browsers send.
+//!
+//! ```
+//! use tower_csp_reports::parse::{parse_body, Limits};
+//! use tower_csp_reports::{ContentType, WireFormat};
+//!
+//! let body = br#"{"csp-report": {
+//!     "document-uri": "https://example.com/page?id=1",
+//!     "blocked-uri": "inline",
+//!     "violated-directive": "script-src-elem"
+//! }}"#;
+//! let parsed = parse_body(body, ContentType::CspReport, &Limits::default());
+//! let report = &parsed.reports[0];
+//! assert!(report.is_valid());
+//! assert_eq!(report.format, WireFormat::Legacy);
+//! assert_eq!(report.document_uri.as_deref(), Some("https://example.com/page?id=1"));
+//! assert_eq!(report.effective_directive.as_deref(), Some("script-src-elem"));
+//! ```
+
+use std::fmt;
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// The report type of a CSP violation, in the Reporting API and in this crate.
+pub const CSP_VIOLATION: &str = "csp-violation";
+
+/// The shape a report arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum WireFormat {
+    /// `report-uri`: `{"csp-report": {...}}` with kebab-case keys.
+    Legacy,
+    /// The legacy fields with no `csp-report` wrapper (old WebKit).
+    LegacyBare,
+    /// Reporting API (`report-to`): a JSON array of `{type, age, url, user_agent, body}`.
+    ReportingApi,
+    /// One Reporting API object that is not in an array (Safari, some Firefox versions).
+    ReportingApiSingle,
+    /// A body that could not be read as JSON at all; the report keeps the raw text.
+    Unparsed,
+}
+
+impl WireFormat {
+    /// A short, stable name for storage and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy",
+            Self::LegacyBare => "legacy-bare",
+            Self::ReportingApi => "reporting-api",
+            Self::ReportingApiSingle => "reporting-api-single",
+            Self::Unparsed => "unparsed",
+        }
+    }
+
+    /// The inverse of [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "legacy" => Self::Legacy,
+            "legacy-bare" => Self::LegacyBare,
+            "reporting-api" => Self::ReportingApi,
+            "reporting-api-single" => Self::ReportingApiSingle,
+            "unparsed" => Self::Unparsed,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for WireFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The media type a report body was sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContentType {
+    /// `application/csp-report` (`report-uri`; Safari also sends Reporting API objects with it).
+    CspReport,
+    /// `application/reports+json` (Reporting API).
+    ReportsJson,
+    /// `application/json` (old browsers and hand-made clients).
+    Json,
+}
+
+impl ContentType {
+    /// Recognizes a `Content-Type` header value (case-insensitive, parameters ignored).
+    pub fn from_header(value: &[u8]) -> Option<Self> {
+        let essence = value.split(|&b| b == b';').next().unwrap_or_default();
+        let essence = essence.trim_ascii();
+        if essence.eq_ignore_ascii_case(b"application/csp-report") {
+            Some(Self::CspReport)
+        } else if essence.eq_ignore_ascii_case(b"application/reports+json") {
+            Some(Self::ReportsJson)
+        } else if essence.eq_ignore_ascii_case(b"application/json") {
+            Some(Self::Json)
+        } else {
+            None
+        }
+    }
+}
+
+/// One violation report, whatever format it came in.
+///
+/// Every string field is capped in length and has its control characters escaped, so it can
+/// go to a log line or an email as it is; [`raw`](Self::raw) keeps the item exactly as sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// A unique identifier, given when the report is received (a UUIDv7), so a sink that
+    /// retries a batch can recognise what it already stored.
+    pub id: ReportId,
+    /// When the collector received it.
+    pub received_at: Timestamp,
+    /// How long the browser held it before sending, in milliseconds (Reporting API `age`).
+    pub age_ms: Option<u64>,
+    /// The shape it arrived in.
+    pub format: WireFormat,
+    /// The report type: [`CSP_VIOLATION`] for every CSP format, or another Reporting API type
+    /// (`deprecation`, `intervention`, `coep`, ...), kept with its raw body.
+    pub report_type: String,
+    /// Why the report is invalid; `None` when it is valid.
+    pub invalid_reason: Option<String>,
+    /// The item exactly as it came: its JSON text, or the raw body text for
+    /// [`WireFormat::Unparsed`] (invalid UTF-8 replaced).
+    pub raw: String,
+    /// The browser: the report's own `user_agent`, else the request's `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The client's IP address, when the server made it known (see
+    /// [`CspReportLayer::client_ip`](crate::CspReportLayer::client_ip)).
+    pub client_ip: Option<IpAddr>,
+    /// The Reporting API `url` of the document the report is about.
+    pub url: Option<String>,
+    /// `document-uri` / `documentURL`.
+    pub document_uri: Option<String>,
+    /// `referrer`.
+    pub referrer: Option<String>,
+    /// `blocked-uri` / `blockedURL`: a URL, or a keyword like `inline`, `eval`, `data`.
+    pub blocked_uri: Option<String>,
+    /// `effective-directive`, derived from `violated-directive` when missing.
+    pub effective_directive: Option<String>,
+    /// `violated-directive`, copied from `effective-directive` when missing.
+    pub violated_directive: Option<String>,
+    /// `original-policy`.
+    pub original_policy: Option<String>,
+    /// `disposition`: `enforce` or `report`.
+    pub disposition: Option<String>,
+    /// The HTTP status of the document.
+    pub status_code: Option<u16>,
+    /// `script-sample` / `sample`: the first characters of the blocked code.
+    pub script_sample: Option<String>,
+    /// `source-file` / `sourceFile`.
+    pub source_file: Option<String>,
+    /// `line-number` / `lineNumber`.
+    pub line_number: Option<u32>,
+    /// `column-number` / `columnNumber`.
+    pub column_number: Option<u32>,
+    /// Groups reports of the same violation (see [`Fingerprint`]).
+    pub fingerprint: Fingerprint,
+}
+
+impl Report {
+    /// Whether the report was understood.
+    pub fn is_valid(&self) -> bool {
+        self.invalid_reason.is_none()
+    }
+
+    /// Whether this is a CSP violation (as opposed to another Reporting API type).
+    pub fn is_csp_violation(&self) -> bool {
+        self.report_type == CSP_VIOLATION
+    }
+
+    /// Whether [`raw`](Self::raw) holds JSON text (every format but [`WireFormat::Unparsed`]).
+    pub fn raw_is_json(&self) -> bool {
+        self.format != WireFormat::Unparsed
+    }
+
+    /// The document the violation happened on: `document_uri`, else the Reporting API `url`.
+    pub fn document(&self) -> Option<&str> {
+        self.document_uri.as_deref().or(self.url.as_deref())
+    }
+
+    /// An empty report of the given format, received now; the parser fills it in.
+    pub(crate) fn empty(format: WireFormat, raw: String) -> Self {
+        Self {
+            id: ReportId::generate(),
+            received_at: Timestamp::now(),
+            age_ms: None,
+            format,
+            report_type: CSP_VIOLATION.to_owned(),
+            invalid_reason: None,
+            raw,
+            user_agent: None,
+            client_ip: None,
+            url: None,
+            document_uri: None,
+            referrer: None,
+            blocked_uri: None,
+            effective_directive: None,
+            violated_directive: None,
+            original_policy: None,
+            disposition: None,
+            status_code: None,
+            script_sample: None,
+            source_file: None,
+            line_number: None,
+            column_number: None,
+            fingerprint: Fingerprint(0),
+        }
+    }
+
+    /// A report built by hand, for tests of sinks and filters.
+    ///
+    /// ```
+    /// let report = tower_csp_reports::Report::csp("https://example.com/", "script-src-elem", "inline");
+    /// assert!(report.is_valid());
+    /// assert_eq!(report.violated_directive.as_deref(), Some("script-src-elem"));
+    /// ```
+    pub fn csp(document_uri: &str, directive: &str, blocked_uri: &str) -> Self {
+        let mut report = Self::empty(WireFormat::Legacy, String::new());
+        report.document_uri = Some(document_uri.to_owned());
+        report.effective_directive = Some(directive.to_owned());
+        report.violated_directive = Some(directive.to_owned());
+        report.blocked_uri = Some(blocked_uri.to_owned());
+        report.raw = serde_json::json!({ "csp-report": {
+            "document-uri": document_uri,
+            "violated-directive": directive,
+            "effective-directive": directive,
+            "blocked-uri": blocked_uri,
+        }})
+        .to_string();
+        report.fingerprint = Fingerprint::of(&report);
+        report
+    }
+}
+
+/// A report's unique identifier: a UUIDv7 (time-ordered, random), given on receipt.
+///
+/// ```
+/// let report = tower_csp_reports::Report::csp("https://example.com/", "img-src", "data");
+/// let text = report.id.to_string();
+/// assert_eq!(text.len(), 36);
+/// assert_eq!(&text[14..15], "7");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReportId(pub u128);
+
+impl ReportId {
+    /// A new identifier: the time in milliseconds, then 74 bits that are random per process
+    /// plus a counter, so two identifiers made by one process never collide and two made by
+    /// different processes collide with negligible probability.
+    pub fn generate() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::OnceLock;
+
+        static START: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        // RandomState is seeded from the operating system's randomness.
+        let start = *START.get_or_init(|| {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(u64::from(std::process::id()));
+            hasher.finish()
+        });
+        let seq = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let millis = u128::from(Timestamp::now().as_millisecond().max(0).unsigned_abs());
+        let random = u128::from(start.wrapping_add(seq));
+        let value = (millis & 0xffff_ffff_ffff) << 80
+            | 0x7 << 76
+            | (u128::from(seq >> 62) & 0xfff) << 64
+            | 0b10 << 62
+            | (random & ((1 << 62) - 1));
+        Self(value)
+    }
+
+    /// The sixteen bytes of the UUID, big-endian (the binary form of a Postgres `uuid`).
+    pub const fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+}
+
+impl fmt::Display for ReportId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.to_bytes();
+        for (i, byte) in b.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for ReportId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A stable 64-bit digest that groups reports of the same violation.
+///
+/// For CSP violations it covers the effective directive, the blocked origin (or keyword such as
+/// `inline`, `eval`, `data`) and the document URI without its query and fragment; for other
+/// report types, the type and the document. It is the same across processes, machines and
+/// versions of this crate (FNV-1a), so it can be stored and compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fingerprint(pub u64);
+
+impl Fingerprint {
+    /// Computes the fingerprint of a report from its fields.
+    pub fn of(report: &Report) -> Self {
+        let mut hash = Fnv::new();
+        if report.is_csp_violation() {
+            hash.part(
+                report
+                    .effective_directive
+                    .as_deref()
+                    .or(report.violated_directive.as_deref())
+                    .unwrap_or_default(),
+            );
+            hash.part(report.blocked_uri.as_deref().map(blocked_origin).unwrap_or_default());
+        } else {
+            hash.part(&report.report_type);
+        }
+        hash.part(report.document().map(strip_query).unwrap_or_default());
+        Self(hash.0)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+struct Fnv(u64);
+
+impl Fnv {
+    const fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn part(&mut self, text: &str) {
+        // The 0xff separator cannot occur in UTF-8, so ("ab", "c") and ("a", "bc") differ.
+        for &byte in text.as_bytes().iter().chain(&[0xff]) {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A URL without its query and fragment: how violation sources are grouped.
+///
+/// ```
+/// use tower_csp_reports::report::strip_query;
+/// assert_eq!(strip_query("https://a.example/p?q=1#top"), "https://a.example/p");
+/// ```
+pub fn strip_query(url: &str) -> &str {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    &url[..end]
+}
+
+/// The origin of a blocked URL (`https://cdn.example:8443`), or the keyword or bare scheme
+/// browsers send instead (`inline`, `eval`, `data`, `chrome-extension`).
+///
+/// ```
+/// use tower_csp_reports::report::blocked_origin;
+/// assert_eq!(blocked_origin("https://cdn.example/x.js?v=2"), "https://cdn.example");
+/// assert_eq!(blocked_origin("data:image/png;base64,AAAA"), "data");
+/// assert_eq!(blocked_origin("inline"), "inline");
+/// ```
+pub fn blocked_origin(blocked: &str) -> &str {
+    if let Some(scheme_end) = blocked.find("://") {
+        let rest = &blocked[scheme_end + 3..];
+        let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        &blocked[..scheme_end + 3 + host_end]
+    } else {
+        blocked.split(':').next().unwrap_or(blocked)
+    }
+}

@@ -1,0 +1,97 @@
+use std::sync::Arc;
+
+use crate::Report;
+
+/// Reports handed to a sink in one call: the reports of one or more requests.
+///
+/// Cloning is cheap: the reports themselves are shared between sinks, never copied.
+#[derive(Debug, Clone, Default)]
+pub struct ReportBatch {
+    chunks: Vec<Arc<[Report]>>,
+    len: usize,
+}
+
+impl ReportBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the reports of one request.
+    pub(crate) fn push_chunk(&mut self, chunk: Arc<[Report]>) {
+        self.len += chunk.len();
+        self.chunks.push(chunk);
+    }
+
+    /// How many reports it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The reports, in the order they were received.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Report> + DoubleEndedIterator + '_ {
+        Iter {
+            inner: self.chunks.iter().flat_map(|chunk| chunk.iter()),
+            remaining: self.len,
+        }
+    }
+}
+
+struct Iter<I> {
+    inner: I,
+    remaining: usize,
+}
+
+impl<'a, I: Iterator<Item = &'a Report>> Iterator for Iter<I> {
+    type Item = &'a Report;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.inner.next()?;
+        self.remaining -= 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<'a, I: DoubleEndedIterator<Item = &'a Report>> DoubleEndedIterator for Iter<I> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let item = self.inner.next_back()?;
+        self.remaining -= 1;
+        Some(item)
+    }
+}
+
+impl<'a, I: Iterator<Item = &'a Report>> ExactSizeIterator for Iter<I> {}
+
+impl<'a> IntoIterator for &'a ReportBatch {
+    type Item = &'a Report;
+    type IntoIter = Box<dyn Iterator<Item = &'a Report> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl From<Vec<Report>> for ReportBatch {
+    fn from(reports: Vec<Report>) -> Self {
+        let mut batch = Self::new();
+        if !reports.is_empty() {
+            batch.push_chunk(reports.into());
+        }
+        batch
+    }
+}
+
+impl FromIterator<Report> for ReportBatch {
+    fn from_iter<T: IntoIterator<Item = Report>>(iter: T) -> Self {
+        Self::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}

@@ -1,0 +1,75 @@
+//! Where reports go: the [`ReportSink`] trait and the built-in sinks.
+//!
+//! A sink receives a [`ReportBatch`] from its own worker, off the request path. It returns a
+//! [`SinkError`] that says whether trying again may help; the dispatcher retries transient
+//! errors with backoff and hands the rest to the error hook.
+//!
+//! ```
+//! use tower_csp_reports::sink::{sink_fn, MemorySink, ReportBatch, ReportSink};
+//! use tower_csp_reports::Report;
+//!
+//! # tokio_test_block_on(async {
+//! let memory = MemorySink::new();
+//! let batch = ReportBatch::from(vec![Report::csp("https://example.com/", "img-src", "https://ads.example/")]);
+//! memory.send(&batch).await.unwrap();
+//! assert_eq!(memory.reports()[0].blocked_uri.as_deref(), Some("https://ads.example/"));
+//!
+//! let counting = sink_fn(|batch: ReportBatch| async move {
+//!     assert_eq!(batch.len(), 1);
+//!     Ok(())
+//! });
+//! counting.send(&batch).await.unwrap();
+//! # });
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+mod batch;
+mod error;
+mod func;
+mod memory;
+mod tracing;
+
+pub use batch::ReportBatch;
+pub use error::SinkError;
+pub use func::{sink_fn, SinkFn};
+pub use memory::MemorySink;
+pub use tracing::TracingSink;
+
+use async_trait::async_trait;
+
+/// A destination for reports: logs, email, a database, your own code.
+///
+/// Implementations must be cheap to share: the dispatcher keeps one in an `Arc` and calls it
+/// from one worker task, one batch at a time, with a timeout around each call.
+#[async_trait]
+pub trait ReportSink: Send + Sync + 'static {
+    /// A short name for counters and error messages (`"tracing"`, `"postgres"`).
+    fn name(&self) -> &str;
+
+    /// Delivers a batch. Return a [transient](SinkError::transient) error to have the same
+    /// batch offered again after a backoff.
+    async fn send(&self, batch: &ReportBatch) -> Result<(), SinkError>;
+
+    /// Called once after the last batch when the dispatcher shuts down: flush what is
+    /// buffered (a pending digest, for example).
+    async fn shutdown(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<S: ReportSink + ?Sized> ReportSink for std::sync::Arc<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    async fn send(&self, batch: &ReportBatch) -> Result<(), SinkError> {
+        (**self).send(batch).await
+    }
+
+    async fn shutdown(&self) -> Result<(), SinkError> {
+        (**self).shutdown().await
+    }
+}
