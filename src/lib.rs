@@ -1,10 +1,30 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod body;
+pub mod cors;
+pub mod dispatch;
+pub mod endpoint;
 pub mod error;
+pub mod filter;
+mod future;
+mod handle;
+mod layer;
+pub mod parse;
+mod receive;
 pub mod report;
+mod service;
 pub mod sink;
 
+pub use body::ResponseBody;
+pub use cors::Cors;
+pub use dispatch::{Dispatch, SinkOptions};
+pub use endpoint::ReportingEndpoint;
 pub use error::ConfigError;
-pub use report::{ContentType, Fingerprint, Report, WireFormat};
+pub use filter::{DefaultFilter, Filter, FilterExt};
+pub use future::ResponseFuture;
+pub use handle::{CspReportHandle, Stats};
+pub use layer::CspReportLayer;
+pub use report::{ContentType, Fingerprint, Report, ReportId, WireFormat};
+pub use service::CspReport;
 pub use sink::{ReportBatch, ReportSink, SinkError};

@@ -1,0 +1,433 @@
+//! Deciding which reports are worth keeping.
+//!
+//! A [`Filter`] sees each report and the facts of the request it came in, and says whether to
+//! keep it. Closures are filters; filters combine with [`and`](FilterExt::and),
+//! [`or`](FilterExt::or) and [`not`](FilterExt::not).
+//!
+//! Most reports a public site receives are noise: browser extensions inject scripts and
+//! styles, in-app browsers inject bridges, adware injects hosts. [`DefaultFilter`], which the
+//! layer uses unless told otherwise, drops those and keeps everything else, including the
+//! legitimate `inline`, `eval`, `data:` and `blob:` reports. It is made of three parts you can
+//! recombine: [`browser_extensions`], [`noise_schemes`] and [`noise_hosts`].
+//!
+//! ```
+//! use tower_csp_reports::filter::{browser_extensions, filter_fn, DefaultFilter, Filter, FilterExt, RequestFacts};
+//! use tower_csp_reports::Report;
+//!
+//! let facts = RequestFacts::default();
+//! let extension = Report::csp("https://example.com/", "script-src-elem", "chrome-extension");
+//! let inline = Report::csp("https://example.com/", "script-src-elem", "inline");
+//! assert!(!DefaultFilter::new().keep(&extension, &facts));
+//! assert!(DefaultFilter::new().keep(&inline, &facts));
+//!
+//! // Keep only enforced violations on our own pages, and none from extensions.
+//! let ours = filter_fn(|report: &Report, _: &RequestFacts| {
+//!     report.document().is_some_and(|d| d.starts_with("https://example.com/"))
+//! });
+//! let filter = browser_extensions().and(ours);
+//! assert!(filter.keep(&inline, &facts));
+//! assert!(!filter.keep(&Report::csp("https://evil.test/", "img-src", "data"), &facts));
+//! ```
+
+use std::net::IpAddr;
+
+use crate::report::{ContentType, Report, blocked_origin};
+
+/// What is known of the request that carried a report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestFacts {
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The client's address, when the server made it known.
+    pub client_ip: Option<IpAddr>,
+    /// The `Origin` header.
+    pub origin: Option<String>,
+    /// The request path (one of the layer's report paths).
+    pub path: String,
+    /// The body's media type.
+    pub content_type: Option<ContentType>,
+}
+
+/// Decides whether a report is kept.
+pub trait Filter: Send + Sync + 'static {
+    /// `true` to keep the report, `false` to drop it (it is then counted as filtered).
+    fn keep(&self, report: &Report, request: &RequestFacts) -> bool;
+}
+
+impl<F> Filter for F
+where
+    F: Fn(&Report, &RequestFacts) -> bool + Send + Sync + 'static,
+{
+    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+        self(report, request)
+    }
+}
+
+/// Helps the compiler see a closure as a [`Filter`]; the same closure, unchanged.
+pub fn filter_fn<F>(f: F) -> F
+where
+    F: Fn(&Report, &RequestFacts) -> bool + Send + Sync + 'static,
+{
+    f
+}
+
+/// Combinators for every [`Filter`].
+pub trait FilterExt: Filter + Sized {
+    /// Keeps a report only when both filters keep it.
+    fn and<B: Filter>(self, other: B) -> And<Self, B> {
+        And(self, other)
+    }
+
+    /// Keeps a report when either filter keeps it.
+    fn or<B: Filter>(self, other: B) -> Or<Self, B> {
+        Or(self, other)
+    }
+
+    /// Keeps what this filter drops, and the other way round.
+    fn not(self) -> Not<Self> {
+        Not(self)
+    }
+}
+
+impl<T: Filter> FilterExt for T {}
+
+/// Both filters must keep the report; see [`FilterExt::and`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct And<A, B>(A, B);
+
+impl<A: Filter, B: Filter> Filter for And<A, B> {
+    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+        self.0.keep(report, request) && self.1.keep(report, request)
+    }
+}
+
+/// Either filter may keep the report; see [`FilterExt::or`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Or<A, B>(A, B);
+
+impl<A: Filter, B: Filter> Filter for Or<A, B> {
+    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+        self.0.keep(report, request) || self.1.keep(report, request)
+    }
+}
+
+/// The opposite of a filter; see [`FilterExt::not`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Not<A>(A);
+
+impl<A: Filter> Filter for Not<A> {
+    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+        !self.0.keep(report, request)
+    }
+}
+
+/// Keeps every report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeepAll;
+
+impl Filter for KeepAll {
+    fn keep(&self, _: &Report, _: &RequestFacts) -> bool {
+        true
+    }
+}
+
+/// Schemes of browser extensions and of the browsers' own internal pages.
+///
+/// Browsers report these either as a URL (`moz-extension://1234/content.js`) or as the bare
+/// scheme (`"blocked-uri": "chrome-extension"`); both are matched.
+pub const EXTENSION_SCHEMES: &[&str] = &[
+    "chrome-extension",
+    "moz-extension",
+    "safari-extension",
+    "safari-web-extension",
+    "webkit-masked-url",
+    "ms-browser-extension",
+    "edge-extension",
+    "extension",
+    "chrome",
+    "resource",
+    "moz-nullprincipal",
+    "chromeinvoke",
+    "chromeinvokeimmediate",
+    "chromenull",
+    "edge",
+    "opera",
+];
+
+/// Schemes of in-app browser and webview bridges, `about:` frames and other non-web
+/// sources that collectors commonly ignore.
+pub const NOISE_SCHEMES: &[&str] = &[
+    "about",
+    "android-webview-video-poster",
+    "webviewprogressproxy",
+    "wvjbscheme",
+    "gsa",
+    "mbinit",
+    "ms-appx",
+    "ms-appx-web",
+    "mx",
+    "mxaddon-pkg",
+    "jar",
+    "symres",
+    "tmtbff",
+    "ucbrowser",
+    "ucjsbridge",
+    "yandexsearchbrowser",
+    "x-apple-data-detectors",
+];
+
+/// Hosts injected into pages by adware, malware, "privacy" proxies and toolbars, whose
+/// blocked loads say nothing about the site. A host matches itself and its subdomains.
+pub const NOISE_HOSTS: &[&str] = &[
+    "metrext.com",
+    "tlscdn.com",
+    "superfish.com",
+    "zilionfast.in",
+    "searchfun.in",
+    "datafastguru.info",
+    "resultshub-a.akamaihd.net",
+    "middlerush-a.akamaihd.net",
+    "cdncache-a.akamaihd.net",
+    "savingsslider-a.akamaihd.net",
+    "pulseadnetwork.com",
+    "websmartcenter.com",
+    "linkluster.com",
+    "rafomedia.com",
+    "injections.adguard.com",
+    "local.adguard.org",
+    "icontent.us",
+    "amiok.org",
+    "connectionstrenth.com",
+    "siteheart.net",
+    "netanalitics.space",
+    "printapplink.com",
+    "godlinkapp.com",
+    "devappstor.com",
+    "hoholikik.club",
+    "smartlink.cool",
+    "promfflinkdev.com",
+    "image2play.com",
+];
+
+/// Drops reports whose blocked URI, source file or sample comes from one of some schemes.
+#[derive(Debug, Clone)]
+pub struct DropSchemes {
+    schemes: Vec<String>,
+}
+
+impl DropSchemes {
+    /// Drops reports from these schemes (matched without regard to case).
+    pub fn new<I, S>(schemes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            schemes: schemes
+                .into_iter()
+                .map(|s| s.into().to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    fn matches_scheme(&self, value: &str) -> bool {
+        let scheme = value.split(':').next().unwrap_or(value).trim();
+        self.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme))
+    }
+
+    /// Whether a sample mentions an URL of one of the schemes anywhere.
+    fn mentioned_in(&self, sample: &str) -> bool {
+        self.matches_scheme(sample)
+            || sample.match_indices("://").any(|(at, _)| {
+                let before = &sample[..at];
+                let start = before
+                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.')))
+                    .map_or(0, |i| i + 1);
+                self.matches_scheme(&before[start..])
+            })
+    }
+}
+
+impl Filter for DropSchemes {
+    fn keep(&self, report: &Report, _: &RequestFacts) -> bool {
+        let hit = |v: &Option<String>| v.as_deref().is_some_and(|v| self.matches_scheme(v));
+        !(hit(&report.blocked_uri)
+            || hit(&report.source_file)
+            || report
+                .script_sample
+                .as_deref()
+                .is_some_and(|s| self.mentioned_in(s)))
+    }
+}
+
+/// Drops reports whose blocked URI or source file is on one of some hosts or their
+/// subdomains.
+#[derive(Debug, Clone)]
+pub struct DropHosts {
+    hosts: Vec<String>,
+}
+
+impl DropHosts {
+    /// Drops reports from these hosts and their subdomains.
+    pub fn new<I, S>(hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            hosts: hosts
+                .into_iter()
+                .map(|s| s.into().to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    fn matches(&self, url: &str) -> bool {
+        let origin = blocked_origin(url);
+        let Some((_, authority)) = origin.split_once("://") else {
+            return false;
+        };
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        let host = host.split(':').next().unwrap_or(host);
+        self.hosts.iter().any(|h| {
+            host.len() >= h.len()
+                && host[host.len() - h.len()..].eq_ignore_ascii_case(h)
+                && (host.len() == h.len() || host.as_bytes()[host.len() - h.len() - 1] == b'.')
+        })
+    }
+}
+
+impl Filter for DropHosts {
+    fn keep(&self, report: &Report, _: &RequestFacts) -> bool {
+        let hit = |v: &Option<String>| v.as_deref().is_some_and(|v| self.matches(v));
+        !(hit(&report.blocked_uri) || hit(&report.source_file))
+    }
+}
+
+/// Drops reports caused by browser extensions and browser internals ([`EXTENSION_SCHEMES`]).
+pub fn browser_extensions() -> DropSchemes {
+    DropSchemes::new(EXTENSION_SCHEMES.iter().copied())
+}
+
+/// Drops reports from webview bridges, `about:` frames and the like ([`NOISE_SCHEMES`]).
+pub fn noise_schemes() -> DropSchemes {
+    DropSchemes::new(NOISE_SCHEMES.iter().copied())
+}
+
+/// Drops reports about hosts injected by adware and malware ([`NOISE_HOSTS`]).
+pub fn noise_hosts() -> DropHosts {
+    DropHosts::new(NOISE_HOSTS.iter().copied())
+}
+
+/// The layer's filter unless told otherwise: [`browser_extensions`], then
+/// [`noise_schemes`], then [`noise_hosts`].
+///
+/// To change one part, build the chain yourself:
+/// `browser_extensions().and(noise_schemes()).and(DropHosts::new(my_hosts))`.
+#[derive(Debug, Clone)]
+pub struct DefaultFilter {
+    parts: And<And<DropSchemes, DropSchemes>, DropHosts>,
+}
+
+impl DefaultFilter {
+    /// The default noise filter.
+    pub fn new() -> Self {
+        Self {
+            parts: browser_extensions().and(noise_schemes()).and(noise_hosts()),
+        }
+    }
+}
+
+impl Default for DefaultFilter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Filter for DefaultFilter {
+    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+        self.parts.keep(report, request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(blocked: &str, source: Option<&str>, sample: Option<&str>) -> Report {
+        let mut r = Report::csp("https://site.example/p", "script-src-elem", blocked);
+        r.source_file = source.map(str::to_owned);
+        r.script_sample = sample.map(str::to_owned);
+        r
+    }
+
+    #[test]
+    fn default_filter_table() {
+        let facts = RequestFacts::default();
+        let cases: &[(&str, Option<&str>, Option<&str>, bool)] = &[
+            ("chrome-extension", None, None, false),
+            ("chrome-extension://abcdef/inject.js", None, None, false),
+            ("moz-extension", None, None, false),
+            ("MOZ-EXTENSION://x/y.js", None, None, false),
+            ("safari-web-extension://id/x.css", None, None, false),
+            ("webkit-masked-url://hidden/", None, None, false),
+            (
+                "inline",
+                Some("moz-extension://1234/content.js"),
+                None,
+                false,
+            ),
+            ("inline", Some("chrome-extension"), None, false),
+            (
+                "eval",
+                None,
+                Some("chrome-extension://abc/x.js:1 eval"),
+                false,
+            ),
+            ("about", None, None, false),
+            ("about:blank", None, None, false),
+            ("webviewprogressproxy://x", None, None, false),
+            ("https://www.superfish.com/ws/sf_main.js", None, None, false),
+            ("https://sub.metrext.com/a.js", None, None, false),
+            ("https://notmetrext.com/a.js", None, None, true),
+            ("inline", None, None, true),
+            ("eval", None, Some("alert(1)"), true),
+            ("data", None, None, true),
+            ("data:image/png;base64,AAA", None, None, true),
+            ("blob", None, None, true),
+            ("blob:https://site.example/uuid", None, None, true),
+            (
+                "https://cdn.example/lib.js",
+                Some("https://site.example/app.js"),
+                None,
+                true,
+            ),
+            ("self", None, None, true),
+            ("", None, None, true),
+        ];
+        let filter = DefaultFilter::new();
+        for (blocked, source, sample, keep) in cases {
+            let r = report(blocked, *source, *sample);
+            assert_eq!(
+                filter.keep(&r, &facts),
+                *keep,
+                "blocked={blocked:?} source={source:?} sample={sample:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn combinators() {
+        let facts = RequestFacts::default();
+        let yes = |_: &Report, _: &RequestFacts| true;
+        let no = |_: &Report, _: &RequestFacts| false;
+        let r = report("inline", None, None);
+        assert!(yes.and(yes).keep(&r, &facts));
+        assert!(!yes.and(no).keep(&r, &facts));
+        assert!(no.or(yes).keep(&r, &facts));
+        assert!(!no.or(no).keep(&r, &facts));
+        assert!(no.not().keep(&r, &facts));
+        assert!(!KeepAll.not().keep(&r, &facts));
+    }
+}

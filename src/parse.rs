@@ -1,0 +1,558 @@
+//! Parsing every report format browsers send into [`Report`]s.
+//!
+//! | format | sent by | shape |
+//! |---|---|---|
+//! | [`Legacy`](WireFormat::Legacy) | `report-uri`, all browsers | `{"csp-report": {"document-uri": ...}}` |
+//! | [`LegacyBare`](WireFormat::LegacyBare) | old WebKit | `{"document-uri": ...}` |
+//! | [`ReportingApi`](WireFormat::ReportingApi) | `report-to`: Chrome, Edge, Firefox ≥ 149 | `[{"type": "csp-violation", "age": 10, "url": ..., "user_agent": ..., "body": {"documentURL": ...}}]` |
+//! | [`ReportingApiSingle`](WireFormat::ReportingApiSingle) | Safari, some Firefox versions | one such object, not in an array |
+//!
+//! The shape decides, not the `Content-Type`: Safari sends Reporting API objects as
+//! `application/csp-report`. Each item of a batch is parsed on its own, so one bad item never
+//! loses the others; it becomes an invalid report with a reason and its raw JSON.
+//!
+//! Browsers are sloppy, so the parser is lenient where it costs nothing: keys are matched
+//! without regard to case, `-` and `_` (`blocked-uri`, `blockedURL`, `blocked_uri`) and common
+//! aliases (`document-url`, `sample`, `lineno`, `colno`); numbers may come as strings; a
+//! missing `violated-directive` is copied from `effective-directive` and the other way
+//! round. It is strict where leniency would store garbage: negative, fractional or absurd
+//! numbers make the item invalid, as does a field of the wrong JSON type.
+//!
+//! Every string field is capped at [`Limits::max_field_length`] bytes and has control
+//! characters (and Unicode line separators and bidi overrides) escaped, so it can go to a log
+//! line or a mail header as it is.
+//!
+//! ```
+//! use tower_csp_reports::parse::{parse_body, Limits};
+//! use tower_csp_reports::{ContentType, WireFormat};
+//!
+//! let body = br#"[
+//!   {"type": "csp-violation", "age": 12, "url": "https://example.com/a?x=1",
+//!    "user_agent": "Mozilla/5.0",
+//!    "body": {"documentURL": "https://example.com/a?x=1", "blockedURL": "inline",
+//!             "effectiveDirective": "style-src-attr", "disposition": "enforce",
+//!             "lineNumber": "17", "sample": "color: red"}},
+//!   {"type": "csp-violation", "body": {"lineNumber": -3}},
+//!   {"type": "deprecation", "url": "https://example.com/a", "body": {"id": "Foo"}}
+//! ]"#;
+//! let parsed = parse_body(body, ContentType::ReportsJson, &Limits::default());
+//! assert!(parsed.rejection.is_none());
+//! let [good, bad, other] = &parsed.reports[..] else { panic!() };
+//! assert_eq!(good.format, WireFormat::ReportingApi);
+//! assert_eq!(good.line_number, Some(17));
+//! assert_eq!(good.violated_directive.as_deref(), Some("style-src-attr"));
+//! assert_eq!(good.script_sample.as_deref(), Some("color: red"));
+//! assert!(!bad.is_valid());
+//! assert_eq!(other.report_type, "deprecation");
+//! assert!(other.is_valid());
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::report::{CSP_VIOLATION, ContentType, Fingerprint, Report, WireFormat};
+
+/// Bounds on what one request may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Reports kept from one request; the rest are counted and dropped (default 100).
+    pub max_reports: usize,
+    /// Bytes kept of each string field; longer values are cut and end in `…` (default 4096).
+    pub max_field_length: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_reports: 100,
+            max_field_length: 4096,
+        }
+    }
+}
+
+/// What a body parsed into.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Parsed {
+    /// The reports, valid and invalid, in the order sent (at most [`Limits::max_reports`]).
+    pub reports: Vec<Report>,
+    /// Set when the body as a whole is not a report (not UTF-8, not JSON, empty): the request
+    /// deserves a `400` with this reason. `reports` then holds one invalid report that keeps
+    /// the raw text, so it can still be counted and stored.
+    pub rejection: Option<&'static str>,
+    /// Items beyond [`Limits::max_reports`] that were dropped.
+    pub truncated: usize,
+}
+
+/// The largest `age` accepted, in milliseconds (30 days): browsers hold reports for minutes.
+const MAX_AGE_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// Parses a request body.
+pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Parsed {
+    let received_at = Timestamp::now();
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(_) => {
+            let raw = String::from_utf8_lossy(body).into_owned();
+            return rejected(raw, "body is not valid UTF-8", received_at);
+        }
+    };
+    let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    let mut parsed = Parsed {
+        reports: Vec::new(),
+        rejection: None,
+        truncated: 0,
+    };
+    let ctx = Context {
+        limits,
+        received_at,
+        content_type,
+        in_array: false,
+    };
+    match trimmed.as_bytes().first() {
+        None => return rejected(text.to_owned(), "empty body", received_at),
+        Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(trimmed) {
+            Ok(items) => {
+                let ctx = Context {
+                    in_array: true,
+                    ..ctx
+                };
+                parsed.truncated = items.len().saturating_sub(limits.max_reports);
+                parsed.reports = items
+                    .iter()
+                    .take(limits.max_reports)
+                    .map(|item| parse_item(item, &ctx))
+                    .collect();
+            }
+            Err(_) => return rejected(text.to_owned(), "body is not valid JSON", received_at),
+        },
+        Some(b'{') => match serde_json::from_str::<&RawValue>(trimmed) {
+            Ok(item) => parsed.reports.push(parse_item(item, &ctx)),
+            Err(_) => return rejected(text.to_owned(), "body is not valid JSON", received_at),
+        },
+        Some(_) => {
+            let reason = if serde_json::from_str::<IgnoredAny>(trimmed).is_ok() {
+                "body is JSON but neither an object nor an array"
+            } else {
+                "body is not valid JSON"
+            };
+            return rejected(text.to_owned(), reason, received_at);
+        }
+    }
+    parsed
+}
+
+fn rejected(raw: String, reason: &'static str, received_at: Timestamp) -> Parsed {
+    let mut report = Report::empty(WireFormat::Unparsed, raw);
+    report.received_at = received_at;
+    report.invalid_reason = Some(reason.to_owned());
+    report.fingerprint = Fingerprint::of(&report);
+    Parsed {
+        reports: vec![report],
+        rejection: Some(reason),
+        truncated: 0,
+    }
+}
+
+struct Context<'l> {
+    limits: &'l Limits,
+    received_at: Timestamp,
+    content_type: ContentType,
+    in_array: bool,
+}
+
+fn parse_item(item: &RawValue, ctx: &Context<'_>) -> Report {
+    let mut report = Report::empty(WireFormat::Legacy, item.get().to_owned());
+    report.received_at = ctx.received_at;
+    if let Err(reason) = fill(&mut report, item, ctx) {
+        report.invalid_reason = Some(reason);
+    }
+    report.fingerprint = Fingerprint::of(&report);
+    report
+}
+
+fn fill(report: &mut Report, item: &RawValue, ctx: &Context<'_>) -> Result<(), String> {
+    let reporting_format = if ctx.in_array {
+        WireFormat::ReportingApi
+    } else {
+        WireFormat::ReportingApiSingle
+    };
+    // Until the shape is known, guess from the content type, for the reason's sake.
+    report.format = match ctx.content_type {
+        ContentType::ReportsJson => reporting_format,
+        _ if ctx.in_array => reporting_format,
+        _ => WireFormat::Legacy,
+    };
+    let top = collect(item)?;
+    if let Some(inner) = top.csp_report {
+        report.format = WireFormat::Legacy;
+        let fields = collect(inner).map_err(|e| format!("csp-report: {e}"))?;
+        return fill_csp(report, &fields, ctx.limits);
+    }
+    if top.body.is_some() || top.get(Slot::Type).is_some() {
+        report.format = reporting_format;
+        let limits = ctx.limits;
+        report.age_ms = number(&top, Slot::Age, MAX_AGE_MS)?;
+        report.url = string(&top, Slot::Url, limits)?;
+        report.user_agent = string(&top, Slot::UserAgent, limits)?;
+        let kind = string(&top, Slot::Type, limits)?.ok_or("missing report type")?;
+        if kind != CSP_VIOLATION {
+            report.report_type = kind;
+            return Ok(());
+        }
+        let body = top.body.ok_or("missing body")?;
+        let fields = collect(body).map_err(|e| format!("body: {e}"))?;
+        return fill_csp(report, &fields, limits);
+    }
+    if top.slots.iter().any(Option::is_some) {
+        report.format = WireFormat::LegacyBare;
+        return fill_csp(report, &top, ctx.limits);
+    }
+    Err("no report fields".to_owned())
+}
+
+fn fill_csp(report: &mut Report, fields: &Fields<'_>, limits: &Limits) -> Result<(), String> {
+    report.document_uri = string(fields, Slot::DocumentUri, limits)?;
+    report.referrer = string(fields, Slot::Referrer, limits)?;
+    report.blocked_uri = string(fields, Slot::BlockedUri, limits)?;
+    report.effective_directive = string(fields, Slot::EffectiveDirective, limits)?;
+    report.violated_directive = string(fields, Slot::ViolatedDirective, limits)?;
+    report.original_policy = string(fields, Slot::OriginalPolicy, limits)?;
+    report.disposition = string(fields, Slot::Disposition, limits)?.map(|mut d| {
+        d.make_ascii_lowercase();
+        d
+    });
+    report.status_code = number(fields, Slot::StatusCode, 999)?.map(|n| n as u16);
+    report.script_sample = string(fields, Slot::ScriptSample, limits)?;
+    report.source_file = string(fields, Slot::SourceFile, limits)?;
+    report.line_number = number(fields, Slot::LineNumber, u64::from(u32::MAX))?.map(|n| n as u32);
+    report.column_number =
+        number(fields, Slot::ColumnNumber, u64::from(u32::MAX))?.map(|n| n as u32);
+    if report.user_agent.is_none() {
+        report.user_agent = string(fields, Slot::UserAgent, limits)?;
+    }
+
+    // Old browsers put the whole directive ("script-src 'self'") in violated-directive.
+    if report.effective_directive.is_none() {
+        report.effective_directive = report
+            .violated_directive
+            .as_deref()
+            .and_then(|v| v.split_ascii_whitespace().next())
+            .map(str::to_owned);
+    }
+    if report.violated_directive.is_none() {
+        report.violated_directive = report.effective_directive.clone();
+    }
+    if report.effective_directive.is_none() {
+        return Err("missing effective-directive and violated-directive".to_owned());
+    }
+    if report.document_uri.is_none() && report.url.is_none() {
+        return Err("missing document-uri".to_owned());
+    }
+    Ok(())
+}
+
+/// The fields this crate knows, matched whatever their spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    DocumentUri,
+    Referrer,
+    BlockedUri,
+    EffectiveDirective,
+    ViolatedDirective,
+    OriginalPolicy,
+    Disposition,
+    StatusCode,
+    ScriptSample,
+    SourceFile,
+    LineNumber,
+    ColumnNumber,
+    UserAgent,
+    Type,
+    Age,
+    Url,
+}
+
+const SLOTS: usize = 16;
+
+impl Slot {
+    /// The name used in reasons: the legacy spelling.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::DocumentUri => "document-uri",
+            Self::Referrer => "referrer",
+            Self::BlockedUri => "blocked-uri",
+            Self::EffectiveDirective => "effective-directive",
+            Self::ViolatedDirective => "violated-directive",
+            Self::OriginalPolicy => "original-policy",
+            Self::Disposition => "disposition",
+            Self::StatusCode => "status-code",
+            Self::ScriptSample => "script-sample",
+            Self::SourceFile => "source-file",
+            Self::LineNumber => "line-number",
+            Self::ColumnNumber => "column-number",
+            Self::UserAgent => "user_agent",
+            Self::Type => "type",
+            Self::Age => "age",
+            Self::Url => "url",
+        }
+    }
+}
+
+enum Key {
+    Slot(Slot),
+    Body,
+    CspReport,
+    Other,
+}
+
+/// Matches a key ignoring ASCII case, `-` and `_`, without allocating.
+fn key(raw: &str) -> Key {
+    let mut buf = [0u8; 24];
+    let mut len = 0;
+    for &byte in raw.as_bytes() {
+        if byte == b'-' || byte == b'_' {
+            continue;
+        }
+        if len == buf.len() {
+            return Key::Other;
+        }
+        buf[len] = byte.to_ascii_lowercase();
+        len += 1;
+    }
+    let slot = match &buf[..len] {
+        b"documenturi" | b"documenturl" => Slot::DocumentUri,
+        b"referrer" | b"referer" => Slot::Referrer,
+        b"blockeduri" | b"blockedurl" => Slot::BlockedUri,
+        b"effectivedirective" => Slot::EffectiveDirective,
+        b"violateddirective" => Slot::ViolatedDirective,
+        b"originalpolicy" => Slot::OriginalPolicy,
+        b"disposition" => Slot::Disposition,
+        b"statuscode" => Slot::StatusCode,
+        b"scriptsample" | b"sample" => Slot::ScriptSample,
+        b"sourcefile" => Slot::SourceFile,
+        b"linenumber" | b"lineno" | b"line" => Slot::LineNumber,
+        b"columnnumber" | b"colno" | b"column" | b"columnno" => Slot::ColumnNumber,
+        b"useragent" => Slot::UserAgent,
+        b"type" => Slot::Type,
+        b"age" => Slot::Age,
+        b"url" => Slot::Url,
+        b"body" => return Key::Body,
+        b"cspreport" => return Key::CspReport,
+        _ => return Key::Other,
+    };
+    Key::Slot(slot)
+}
+
+/// The known fields of one JSON object; for a repeated key the last value wins.
+#[derive(Default)]
+struct Fields<'a> {
+    slots: [Option<Scalar<'a>>; SLOTS],
+    body: Option<&'a RawValue>,
+    csp_report: Option<&'a RawValue>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, slot: Slot) -> Option<&Scalar<'a>> {
+        self.slots[slot as usize].as_ref()
+    }
+}
+
+fn collect(raw: &RawValue) -> Result<Fields<'_>, String> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    de.deserialize_any(FieldsVisitor).map_err(|e| {
+        // serde_json's messages end in " at line L column C"; inside one item they only
+        // confuse, so keep what comes before.
+        let text = e.to_string();
+        match text.find(" at line ") {
+            Some(at) => text[..at].to_owned(),
+            None => text,
+        }
+    })
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(name) = map.next_key::<Text<'de>>()? {
+            match key(&name.0) {
+                Key::Slot(slot) => fields.slots[slot as usize] = Some(map.next_value()?),
+                Key::Body => fields.body = Some(map.next_value()?),
+                Key::CspReport => fields.csp_report = Some(map.next_value()?),
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// A string that borrows from the input unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// A field's value, whatever its JSON type; checked against the field's type later.
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    Compound,
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Scalar::Unsigned(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::Signed(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::Float(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Compound)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Compound)
+    }
+}
+
+fn string(fields: &Fields<'_>, slot: Slot, limits: &Limits) -> Result<Option<String>, String> {
+    let text: Cow<'_, str> = match fields.get(slot) {
+        None | Some(Scalar::Null) => return Ok(None),
+        Some(Scalar::Str(s)) if s.is_empty() => return Ok(None),
+        Some(Scalar::Str(s)) => Cow::Borrowed(s.as_ref()),
+        Some(Scalar::Unsigned(n)) => Cow::Owned(n.to_string()),
+        Some(Scalar::Signed(n)) => Cow::Owned(n.to_string()),
+        Some(Scalar::Float(n)) => Cow::Owned(n.to_string()),
+        Some(Scalar::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Some(Scalar::Compound) => return Err(format!("{} is not a string", slot.name())),
+    };
+    Ok(Some(clean(&text, limits.max_field_length)))
+}
+
+fn number(fields: &Fields<'_>, slot: Slot, max: u64) -> Result<Option<u64>, String> {
+    let out_of_range =
+        |shown: &dyn fmt::Display| format!("{} out of range: {shown} (0 to {max})", slot.name());
+    let value = match fields.get(slot) {
+        None | Some(Scalar::Null) => return Ok(None),
+        Some(Scalar::Unsigned(n)) => *n,
+        Some(Scalar::Signed(n)) => return Err(out_of_range(n)),
+        Some(Scalar::Float(f)) if f.fract() == 0.0 && *f >= 0.0 && *f <= max as f64 => *f as u64,
+        Some(Scalar::Float(f)) => return Err(out_of_range(f)),
+        Some(Scalar::Str(s)) => {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            match s.parse::<u64>() {
+                Ok(n) => n,
+                Err(_) => {
+                    let shown = clean(s, 32);
+                    return Err(match s.parse::<i64>() {
+                        Ok(_) => out_of_range(&shown),
+                        Err(_) => format!("{} is not a number: {shown:?}", slot.name()),
+                    });
+                }
+            }
+        }
+        Some(Scalar::Bool(_) | Scalar::Compound) => {
+            return Err(format!("{} is not a number", slot.name()));
+        }
+    };
+    if value > max {
+        return Err(out_of_range(&value));
+    }
+    Ok(Some(value))
+}
+
+/// Whether a character could break a log line or fool a reader: control characters, Unicode
+/// line and paragraph separators, and bidirectional overrides.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Escapes unsafe characters and caps the length (in bytes, on a character boundary).
+pub(crate) fn clean(text: &str, max: usize) -> String {
+    if text.len() <= max && !text.chars().any(is_unsafe) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len().min(max) + 8);
+    for c in text.chars() {
+        let start = out.len();
+        if is_unsafe(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        if out.len() > max {
+            out.truncate(start);
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
