@@ -67,7 +67,8 @@ impl ReportSink for Scripted {
             Act::Transient => return Err(SinkError::transient("connection reset")),
             Act::Permanent => return Err(SinkError::permanent("rejected")),
         }
-        self.delivered.fetch_add(batch.len() as u32, Ordering::SeqCst);
+        self.delivered
+            .fetch_add(batch.len() as u32, Ordering::SeqCst);
         Ok(())
     }
 
@@ -150,7 +151,9 @@ async fn panics_hangs_and_errors_are_isolated_counted_and_reported() {
     let failing = Scripted::new("failing", &[Act::Permanent]);
     let flaky = Scripted::new("flaky", &[Act::Transient, Act::Transient]);
     let memory = MemorySink::new();
-    let options = fast(SinkOptions::default()).timeout(Duration::from_millis(100)).retries(1);
+    let options = fast(SinkOptions::default())
+        .timeout(Duration::from_millis(100))
+        .retries(1);
     let (layer, failures) = recording(
         CspReportLayer::new()
             .sink_with(Arc::clone(&panicky), options)
@@ -172,26 +175,62 @@ async fn panics_hangs_and_errors_are_isolated_counted_and_reported() {
     let stats = handle.stats();
     let by_name = |name: &str| stats.sinks.iter().find(|s| s.name == name).unwrap().clone();
     // The panic lost the first report for that sink only; the worker lived on.
-    assert_eq!((by_name("panicky").failed, by_name("panicky").delivered), (1, 1));
+    assert_eq!(
+        (by_name("panicky").failed, by_name("panicky").delivered),
+        (1, 1)
+    );
     assert_eq!(panicky.delivered.load(Ordering::SeqCst), 1);
     // Two timeouts (one try and one retry), then the next report went through.
-    assert_eq!((by_name("hanging").errors, by_name("hanging").failed, by_name("hanging").delivered), (2, 1, 1));
+    assert_eq!(
+        (
+            by_name("hanging").errors,
+            by_name("hanging").failed,
+            by_name("hanging").delivered
+        ),
+        (2, 1, 1)
+    );
     // A permanent error is not retried.
-    assert_eq!((by_name("failing").errors, by_name("failing").failed, by_name("failing").delivered), (1, 1, 1));
+    assert_eq!(
+        (
+            by_name("failing").errors,
+            by_name("failing").failed,
+            by_name("failing").delivered
+        ),
+        (1, 1, 1)
+    );
     // Transient errors are retried until the sink takes the report.
-    assert_eq!((by_name("flaky").errors, by_name("flaky").failed, by_name("flaky").delivered), (2, 0, 2));
+    assert_eq!(
+        (
+            by_name("flaky").errors,
+            by_name("flaky").failed,
+            by_name("flaky").delivered
+        ),
+        (2, 0, 2)
+    );
     assert_eq!(memory.total(), 2);
 
     let failures = failures.lock().unwrap().clone();
-    let of = |name: &str| failures.iter().filter(|f| f.0 == name).cloned().collect::<Vec<_>>();
+    let of = |name: &str| {
+        failures
+            .iter()
+            .filter(|f| f.0 == name)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(of("panicky"), vec![("panicky".into(), false, false, true)]);
     assert_eq!(
         of("hanging"),
-        vec![("hanging".into(), true, true, false), ("hanging".into(), false, true, false)]
+        vec![
+            ("hanging".into(), true, true, false),
+            ("hanging".into(), false, true, false)
+        ]
     );
     assert_eq!(of("failing"), vec![("failing".into(), false, false, false)]);
     assert_eq!(of("flaky").len(), 2);
-    assert!(of("flaky").iter().all(|f| f.1), "both flaky failures were retried");
+    assert!(
+        of("flaky").iter().all(|f| f.1),
+        "both flaky failures were retried"
+    );
 }
 
 #[tokio::test]
@@ -199,7 +238,10 @@ async fn a_full_queue_drops_for_that_sink_only_and_counts() {
     let blocked = Scripted::new("blocked", &[Act::Gate]);
     let memory = MemorySink::new();
     let layer = CspReportLayer::new()
-        .sink_with(Arc::clone(&blocked), fast(SinkOptions::default()).queue_capacity(2))
+        .sink_with(
+            Arc::clone(&blocked),
+            fast(SinkOptions::default()).queue_capacity(2),
+        )
         .unwrap()
         .sink(memory.clone());
     let handle = layer.handle();
@@ -223,7 +265,9 @@ async fn a_full_queue_drops_for_that_sink_only_and_counts() {
 async fn shutdown_drains_every_queue_then_refuses() {
     let recorder = Scripted::new("recorder", &[]);
     let memory = MemorySink::new();
-    let slow_batches = SinkOptions::default().batch_size(1000).linger(Duration::from_secs(3600));
+    let slow_batches = SinkOptions::default()
+        .batch_size(1000)
+        .linger(Duration::from_secs(3600));
     let layer = CspReportLayer::new()
         .sink_with(Arc::clone(&recorder), slow_batches)
         .unwrap()
@@ -241,7 +285,10 @@ async fn shutdown_drains_every_queue_then_refuses() {
 
     assert_eq!(post(&layer, 99).await, StatusCode::NO_CONTENT);
     let stats = handle.stats();
-    assert_eq!(stats.sinks[0].dropped, 1, "after shutdown, reports are counted as dropped");
+    assert_eq!(
+        stats.sinks[0].dropped, 1,
+        "after shutdown, reports are counted as dropped"
+    );
     assert_eq!(stats.accepted, 26);
 }
 
@@ -257,11 +304,18 @@ async fn concurrent_requests_lose_nothing() {
         tasks.push(tokio::spawn(call));
     }
     for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap().status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            task.await.unwrap().unwrap().status(),
+            StatusCode::NO_CONTENT
+        );
     }
     handle.shutdown().await;
     assert_eq!(memory.total(), 2000);
-    let mut seen: Vec<_> = memory.reports().iter().map(|r| r.document_uri.clone().unwrap()).collect();
+    let mut seen: Vec<_> = memory
+        .reports()
+        .iter()
+        .map(|r| r.document_uri.clone().unwrap())
+        .collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 2000, "each report exactly once");

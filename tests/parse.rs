@@ -19,7 +19,12 @@ struct Expect {
     disposition: Option<&'static str>,
 }
 
-fn ok(format: WireFormat, document: &'static str, directive: &'static str, blocked: &'static str) -> Expect {
+fn ok(
+    format: WireFormat,
+    document: &'static str,
+    directive: &'static str,
+    blocked: &'static str,
+) -> Expect {
     Expect {
         format: Some(format),
         valid: true,
@@ -49,22 +54,46 @@ struct Case {
 
 fn check(case: &Case, i: usize, report: &Report, expect: &Expect) {
     let at = format!("{} item {i}", case.file);
-    assert_eq!(report.is_valid(), expect.valid, "{at}: validity ({:?})", report.invalid_reason);
+    assert_eq!(
+        report.is_valid(),
+        expect.valid,
+        "{at}: validity ({:?})",
+        report.invalid_reason
+    );
     if let Some(format) = expect.format {
         assert_eq!(report.format, format, "{at}: format");
     }
     if let Some(reason) = expect.reason {
         let got = report.invalid_reason.as_deref().unwrap_or_default();
-        assert!(got.contains(reason), "{at}: reason {got:?} lacks {reason:?}");
+        assert!(
+            got.contains(reason),
+            "{at}: reason {got:?} lacks {reason:?}"
+        );
     }
     let pairs = [
-        ("type", expect.report_type, Some(report.report_type.as_str())),
+        (
+            "type",
+            expect.report_type,
+            Some(report.report_type.as_str()),
+        ),
         ("document", expect.document, report.document()),
         ("blocked", expect.blocked, report.blocked_uri.as_deref()),
-        ("directive", expect.directive, report.effective_directive.as_deref()),
-        ("violated", expect.violated, report.violated_directive.as_deref()),
+        (
+            "directive",
+            expect.directive,
+            report.effective_directive.as_deref(),
+        ),
+        (
+            "violated",
+            expect.violated,
+            report.violated_directive.as_deref(),
+        ),
         ("sample", expect.sample, report.script_sample.as_deref()),
-        ("disposition", expect.disposition, report.disposition.as_deref()),
+        (
+            "disposition",
+            expect.disposition,
+            report.disposition.as_deref(),
+        ),
     ];
     for (name, want, got) in pairs {
         if want.is_some() {
@@ -74,7 +103,10 @@ fn check(case: &Case, i: usize, report: &Report, expect: &Expect) {
     if expect.line.is_some() {
         assert_eq!(report.line_number, expect.line, "{at}: line");
     }
-    assert!(!report.raw.is_empty() || case.file == "empty.txt", "{at}: raw kept");
+    assert!(
+        !report.raw.is_empty() || case.file == "empty.txt",
+        "{at}: raw kept"
+    );
 }
 
 #[test]
@@ -92,11 +124,21 @@ fn corpus() {
                     sample: Some("alert(1)"),
                     disposition: Some("enforce"),
                     violated: Some("script-src-elem"),
-                    ..ok(ReportingApi, "https://site.example/page?session=1", "script-src-elem", "inline")
+                    ..ok(
+                        ReportingApi,
+                        "https://site.example/page?session=1",
+                        "script-src-elem",
+                        "inline",
+                    )
                 },
                 Expect {
                     disposition: Some("report"),
-                    ..ok(ReportingApi, "https://site.example/page?session=1", "img-src", "https://images.example/cat.png")
+                    ..ok(
+                        ReportingApi,
+                        "https://site.example/page?session=1",
+                        "img-src",
+                        "https://images.example/cat.png",
+                    )
                 },
             ],
         },
@@ -117,7 +159,12 @@ fn corpus() {
             items: vec![Expect {
                 line: Some(0),
                 sample: None,
-                ..ok(ReportingApiSingle, "https://site.example/checkout", "script-src-elem", "https://cdn.example/lib.js")
+                ..ok(
+                    ReportingApiSingle,
+                    "https://site.example/checkout",
+                    "script-src-elem",
+                    "https://cdn.example/lib.js",
+                )
             }],
         },
         Case {
@@ -137,7 +184,12 @@ fn corpus() {
             rejection: None,
             items: vec![Expect {
                 violated: Some("img-src 'self'"),
-                ..ok(Legacy, "https://site.example/news#top", "img-src", "https://ads.example/pixel.gif")
+                ..ok(
+                    Legacy,
+                    "https://site.example/news#top",
+                    "img-src",
+                    "https://ads.example/pixel.gif",
+                )
             }],
         },
         Case {
@@ -146,7 +198,12 @@ fn corpus() {
             rejection: None,
             items: vec![Expect {
                 line: Some(7),
-                ..ok(LegacyBare, "https://site.example/old", "script-src", "https://tracker.example/t.js")
+                ..ok(
+                    LegacyBare,
+                    "https://site.example/old",
+                    "script-src",
+                    "https://tracker.example/t.js",
+                )
             }],
         },
         Case {
@@ -154,7 +211,12 @@ fn corpus() {
             content_type: ReportsJson,
             rejection: None,
             items: vec![
-                ok(ReportingApi, "https://site.example/a", "script-src-elem", "inline"),
+                ok(
+                    ReportingApi,
+                    "https://site.example/a",
+                    "script-src-elem",
+                    "inline",
+                ),
                 bad(ReportingApi, "expected a JSON object"),
                 bad(ReportingApi, "line-number out of range: -1"),
                 bad(ReportingApi, "missing effective-directive"),
@@ -178,22 +240,32 @@ fn corpus() {
             file: "other_types.json",
             content_type: ReportsJson,
             rejection: None,
-            items: ["intervention", "network-error", "coep", "permissions-policy-violation"]
-                .into_iter()
-                .map(|kind| Expect {
-                    format: Some(ReportingApi),
-                    valid: true,
-                    report_type: Some(kind),
-                    document: Some("https://site.example/"),
-                    ..Expect::default()
-                })
-                .collect(),
+            items: [
+                "intervention",
+                "network-error",
+                "coep",
+                "permissions-policy-violation",
+            ]
+            .into_iter()
+            .map(|kind| Expect {
+                format: Some(ReportingApi),
+                valid: true,
+                report_type: Some(kind),
+                document: Some("https://site.example/"),
+                ..Expect::default()
+            })
+            .collect(),
         },
         Case {
             file: "extension_noise.json",
             content_type: CspReport,
             rejection: None,
-            items: vec![ok(Legacy, "https://site.example/", "script-src-elem", "chrome-extension")],
+            items: vec![ok(
+                Legacy,
+                "https://site.example/",
+                "script-src-elem",
+                "chrome-extension",
+            )],
         },
         Case {
             file: "numbers_as_strings.json",
@@ -222,7 +294,12 @@ fn corpus() {
             rejection: None,
             items: vec![Expect {
                 sample: Some("\\u{1b}[31mred\\u{1b}[0m\\u{2028}x"),
-                ..ok(Legacy, "https://site.example/\\r\\nFAKE LOG LINE", "script-src-elem", "inline")
+                ..ok(
+                    Legacy,
+                    "https://site.example/\\r\\nFAKE LOG LINE",
+                    "script-src-elem",
+                    "inline",
+                )
             }],
         },
         Case {
@@ -290,11 +367,20 @@ fn corpus() {
         },
     ];
     for case in &cases {
-        let path = format!("{}/tests/fixtures/{}", env!("CARGO_MANIFEST_DIR"), case.file);
+        let path = format!(
+            "{}/tests/fixtures/{}",
+            env!("CARGO_MANIFEST_DIR"),
+            case.file
+        );
         let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let parsed = parse_body(&body, case.content_type, &Limits::default());
         assert_eq!(parsed.rejection, case.rejection, "{}: rejection", case.file);
-        assert_eq!(parsed.reports.len(), case.items.len(), "{}: item count", case.file);
+        assert_eq!(
+            parsed.reports.len(),
+            case.items.len(),
+            "{}: item count",
+            case.file
+        );
         for (i, (report, expect)) in parsed.reports.iter().zip(&case.items).enumerate() {
             check(case, i, report, expect);
         }
@@ -325,7 +411,11 @@ fn limits_cap_reports_and_fields() {
     let sample = parsed.reports[0].script_sample.as_deref().unwrap();
     assert!(sample.len() <= 20 + '…'.len_utf8(), "{sample:?}");
     assert_eq!(sample, "0123456789abcdefghij…");
-    assert!(parsed.reports[0].raw.contains("0123456789abcdefghijklmnopqrstuvwxyz"));
+    assert!(
+        parsed.reports[0]
+            .raw
+            .contains("0123456789abcdefghijklmnopqrstuvwxyz")
+    );
 }
 
 #[test]
@@ -334,13 +424,42 @@ fn fingerprint_groups_the_same_violation() {
         let body = format!(
             r#"{{"csp-report":{{"document-uri":"{doc}","blocked-uri":"{blocked}","effective-directive":"{directive}"}}}}"#
         );
-        parse_body(body.as_bytes(), ContentType::CspReport, &Limits::default()).reports[0].fingerprint
+        parse_body(body.as_bytes(), ContentType::CspReport, &Limits::default()).reports[0]
+            .fingerprint
     };
-    let base = parse("https://s.example/p?a=1", "https://cdn.example/x.js", "script-src-elem");
-    assert_eq!(base, parse("https://s.example/p?b=2#f", "https://cdn.example/y.js?v=3", "script-src-elem"));
-    assert_ne!(base, parse("https://s.example/q", "https://cdn.example/x.js", "script-src-elem"));
-    assert_ne!(base, parse("https://s.example/p", "https://other.example/x.js", "script-src-elem"));
-    assert_ne!(base, parse("https://s.example/p", "https://cdn.example/x.js", "img-src"));
+    let base = parse(
+        "https://s.example/p?a=1",
+        "https://cdn.example/x.js",
+        "script-src-elem",
+    );
+    assert_eq!(
+        base,
+        parse(
+            "https://s.example/p?b=2#f",
+            "https://cdn.example/y.js?v=3",
+            "script-src-elem"
+        )
+    );
+    assert_ne!(
+        base,
+        parse(
+            "https://s.example/q",
+            "https://cdn.example/x.js",
+            "script-src-elem"
+        )
+    );
+    assert_ne!(
+        base,
+        parse(
+            "https://s.example/p",
+            "https://other.example/x.js",
+            "script-src-elem"
+        )
+    );
+    assert_ne!(
+        base,
+        parse("https://s.example/p", "https://cdn.example/x.js", "img-src")
+    );
     // Stable across processes and versions, so stored fingerprints keep matching: this is
     // FNV-1a 64 of "script-src-elem", "inline", "https://s.example/", each followed by 0xff.
     assert_eq!(

@@ -78,7 +78,10 @@ impl tower::Service<Request<tonic::body::Body>> for Echo {
     type Error = Infallible;
     type Future = std::future::Ready<Result<Self::Response, Infallible>>;
 
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -127,7 +130,12 @@ fn chunked_body(len: usize) -> http_body_util::channel::Channel<Bytes, Infallibl
     body
 }
 
-async fn check_server(addr: SocketAddr, other_path: &str, memory: &MemorySink, handle: &CspReportHandle) {
+async fn check_server(
+    addr: SocketAddr,
+    other_path: &str,
+    memory: &MemorySink,
+    handle: &CspReportHandle,
+) {
     // Other routes are untouched.
     let other = if other_path == "/" {
         send(addr, request("GET", "/")).await
@@ -140,19 +148,31 @@ async fn check_server(addr: SocketAddr, other_path: &str, memory: &MemorySink, h
     let table: Vec<(&str, Request<Full<Bytes>>, StatusCode, usize)> = vec![
         (
             "legacy report-uri",
-            post("/csp-report", "application/csp-report", legacy("https://s.example/a", "script-src-elem", "inline")),
+            post(
+                "/csp-report",
+                "application/csp-report",
+                legacy("https://s.example/a", "script-src-elem", "inline"),
+            ),
             StatusCode::NO_CONTENT,
             1,
         ),
         (
             "Reporting API batch",
-            post("/csp-report", "application/reports+json", reporting_api("https://s.example/b", 3)),
+            post(
+                "/csp-report",
+                "application/reports+json",
+                reporting_api("https://s.example/b", 3),
+            ),
             StatusCode::NO_CONTENT,
             3,
         ),
         (
             "content type with parameters",
-            post("/csp-report", "Application/JSON; charset=utf-8", legacy("https://s.example/c", "img-src", "data")),
+            post(
+                "/csp-report",
+                "Application/JSON; charset=utf-8",
+                legacy("https://s.example/c", "img-src", "data"),
+            ),
             StatusCode::NO_CONTENT,
             1,
         ),
@@ -164,14 +184,38 @@ async fn check_server(addr: SocketAddr, other_path: &str, memory: &MemorySink, h
         ),
         (
             "extension noise: 204, filtered",
-            post("/csp-report", "application/csp-report", legacy("https://s.example/d", "script-src", "chrome-extension")),
+            post(
+                "/csp-report",
+                "application/csp-report",
+                legacy("https://s.example/d", "script-src", "chrome-extension"),
+            ),
             StatusCode::NO_CONTENT,
             0,
         ),
-        ("wrong type", post("/csp-report", "text/plain", "{}"), StatusCode::UNSUPPORTED_MEDIA_TYPE, 0),
-        ("no type", request("POST", "/csp-report"), StatusCode::UNSUPPORTED_MEDIA_TYPE, 0),
-        ("GET", request("GET", "/csp-report"), StatusCode::METHOD_NOT_ALLOWED, 0),
-        ("PUT", request("PUT", "/csp-report"), StatusCode::METHOD_NOT_ALLOWED, 0),
+        (
+            "wrong type",
+            post("/csp-report", "text/plain", "{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            0,
+        ),
+        (
+            "no type",
+            request("POST", "/csp-report"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            0,
+        ),
+        (
+            "GET",
+            request("GET", "/csp-report"),
+            StatusCode::METHOD_NOT_ALLOWED,
+            0,
+        ),
+        (
+            "PUT",
+            request("PUT", "/csp-report"),
+            StatusCode::METHOD_NOT_ALLOWED,
+            0,
+        ),
         (
             "too large, with Content-Length",
             post("/csp-report", "application/csp-report", vec![b' '; 5000]),
@@ -191,7 +235,11 @@ async fn check_server(addr: SocketAddr, other_path: &str, memory: &MemorySink, h
         }
         expected += reports;
         handle.flush().await;
-        assert_eq!(memory.total(), expected as u64, "{name}: reports at the sink");
+        assert_eq!(
+            memory.total(),
+            expected as u64,
+            "{name}: reports at the sink"
+        );
     }
 
     let too_large = Request::post("/csp-report")
@@ -199,7 +247,10 @@ async fn check_server(addr: SocketAddr, other_path: &str, memory: &MemorySink, h
         .header("content-type", "application/csp-report")
         .body(chunked_body(8192))
         .unwrap();
-    assert_eq!(send(addr, too_large).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        send(addr, too_large).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 
     let slow = Request::post("/csp-report")
         .header("host", "127.0.0.1")
@@ -222,24 +273,51 @@ async fn check_server(addr: SocketAddr, other_path: &str, memory: &MemorySink, h
     let answer: Answer = send(addr, preflight).await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert_eq!(answer.headers["access-control-allow-origin"], "*");
-    assert_eq!(answer.headers["access-control-allow-headers"], "content-type");
-    assert!(answer.headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert_eq!(
+        answer.headers["access-control-allow-headers"],
+        "content-type"
+    );
+    assert!(
+        answer.headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
     assert!(answer.headers.contains_key("access-control-max-age"));
-    let mut upload = post("/csp-report", "application/reports+json", reporting_api("https://shop.example/", 2));
-    upload.headers_mut().insert("origin", "https://shop.example".parse().unwrap());
+    let mut upload = post(
+        "/csp-report",
+        "application/reports+json",
+        reporting_api("https://shop.example/", 2),
+    );
+    upload
+        .headers_mut()
+        .insert("origin", "https://shop.example".parse().unwrap());
     let answer = send(addr, upload).await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
-    assert_eq!(answer.headers["access-control-allow-origin"], "*", "Firefox resends without it");
+    assert_eq!(
+        answer.headers["access-control-allow-origin"], "*",
+        "Firefox resends without it"
+    );
     expected += 2;
 
     handle.flush().await;
     let reports = memory.reports();
     assert_eq!(reports.len(), expected);
     assert_eq!(reports[0].format, WireFormat::Legacy);
-    assert_eq!(reports[0].user_agent.as_deref(), Some("integration-test/1.0"));
+    assert_eq!(
+        reports[0].user_agent.as_deref(),
+        Some("integration-test/1.0")
+    );
     assert_eq!(reports[1].format, WireFormat::ReportingApi);
-    assert_eq!(reports[1].user_agent.as_deref(), Some("Mozilla/5.0 test"), "the report's own UA wins");
-    let unparsed = reports.iter().find(|r| r.format == WireFormat::Unparsed).unwrap();
+    assert_eq!(
+        reports[1].user_agent.as_deref(),
+        Some("Mozilla/5.0 test"),
+        "the report's own UA wins"
+    );
+    let unparsed = reports
+        .iter()
+        .find(|r| r.format == WireFormat::Unparsed)
+        .unwrap();
     assert_eq!(unparsed.raw, "<html>oops");
     assert!(!unparsed.is_valid());
 
@@ -281,7 +359,8 @@ async fn tonic_server_with_http1() {
 #[tokio::test]
 async fn cors_origin_list() {
     let memory = MemorySink::new();
-    let layer = layer(&memory).cors(tower_csp_reports::Cors::origins(["https://shop.example"]).unwrap());
+    let layer =
+        layer(&memory).cors(tower_csp_reports::Cors::origins(["https://shop.example"]).unwrap());
     let addr = axum_server(layer).await;
     let preflight = |origin: &str| {
         Request::builder()
@@ -295,7 +374,10 @@ async fn cors_origin_list() {
     };
     let allowed = send(addr, preflight("https://shop.example")).await;
     assert_eq!(allowed.status, StatusCode::NO_CONTENT);
-    assert_eq!(allowed.headers["access-control-allow-origin"], "https://shop.example");
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://shop.example"
+    );
     assert_eq!(allowed.headers["vary"], "origin");
     let denied = send(addr, preflight("https://evil.example")).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
@@ -311,7 +393,15 @@ async fn inline_dispatch_delivers_before_answering() {
     let memory = MemorySink::new();
     let layer = layer(&memory).dispatch(tower_csp_reports::Dispatch::Inline);
     let addr = axum_server(layer).await;
-    let answer = send(addr, post("/csp-report", "application/csp-report", legacy("https://s.example/", "img-src", "data"))).await;
+    let answer = send(
+        addr,
+        post(
+            "/csp-report",
+            "application/csp-report",
+            legacy("https://s.example/", "img-src", "data"),
+        ),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     // No flush: inline delivery finished before the answer was sent.
     assert_eq!(memory.total(), 1);

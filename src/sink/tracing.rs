@@ -9,6 +9,10 @@ use tracing_core::{Event, Interest, Kind};
 
 use super::{ReportBatch, ReportSink, SinkError};
 use crate::Report;
+use crate::parse::clean;
+
+/// How much of an invalid report's raw text goes into its event.
+const RAW_LOG_LIMIT: usize = 4096;
 
 /// Writes one structured `tracing` event per report, with the CSP fields as event fields.
 ///
@@ -65,6 +69,9 @@ impl TracingSink {
         let valid = report.is_valid();
         let received = tracing::field::display(&report.received_at);
         let fingerprint = tracing::field::display(&report.fingerprint);
+        let id = tracing::field::display(&report.id);
+        // The raw text of an invalid report is whatever was posted: escape it for the log.
+        let raw = (!valid).then(|| clean(&report.raw, RAW_LOG_LIMIT));
         let client_ip = report.client_ip.map(tracing::field::display);
         // In the order of FIELD_NAMES.
         let values: [Option<&dyn Value>; FIELD_NAMES.len()] = [
@@ -91,8 +98,9 @@ impl TracingSink {
             report.age_ms.as_ref().map(|v| v as &dyn Value),
             Some(&received),
             Some(&fingerprint),
+            Some(&id),
             // Invalid reports carry what was sent, so it can be read in the log.
-            (!valid).then_some(&report.raw as &dyn Value),
+            raw.as_ref().map(|v| v as &dyn Value),
         ];
         let fields = self
             .callsite
@@ -129,7 +137,7 @@ impl ReportSink for TracingSink {
     }
 }
 
-const FIELD_NAMES: [&str; 24] = [
+const FIELD_NAMES: [&str; 25] = [
     "message",
     "report_type",
     "format",
@@ -153,6 +161,7 @@ const FIELD_NAMES: [&str; 24] = [
     "age_ms",
     "received_at",
     "fingerprint",
+    "report_id",
     "raw",
 ];
 
