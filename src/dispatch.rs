@@ -7,7 +7,7 @@
 //! queue drops the new reports for that sink only, counts them and warns (at most once per
 //! ten seconds per sink).
 //!
-//! [`CspReportHandle::shutdown`] drains every queue, so a graceful shutdown loses nothing that
+//! [`CspReportHandle::shutdown`](crate::CspReportHandle::shutdown) drains every queue, so a graceful shutdown loses nothing that
 //! was accepted.
 //!
 //! ```

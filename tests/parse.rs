@@ -401,7 +401,7 @@ fn raw_item_is_kept_exactly() {
 #[test]
 fn limits_cap_reports_and_fields() {
     let item = r#"{"type":"csp-violation","body":{"documentURL":"https://a.example/","effectiveDirective":"img-src","sample":"0123456789abcdefghijklmnopqrstuvwxyz"}}"#;
-    let body = format!("[{}]", vec![item; 7].join(","));
+    let body = format!("[{}]", [item; 7].join(","));
     let mut limits = Limits::default();
     limits.max_reports = 5;
     limits.max_field_length = 20;

@@ -38,7 +38,10 @@ async fn closure_sink() {
 
 /// Records the events the tracing sink writes: target, level and fields.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<(String, tracing::Level, Vec<(String, String)>)>>>);
+struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+/// One event: target, level, fields.
+type Captured = (String, tracing::Level, Vec<(String, String)>);
 
 struct Fields(Vec<(String, String)>);
 
@@ -93,7 +96,7 @@ async fn tracing_sink() {
             .iter()
             .all(|(target, level, _)| target == "security::csp" && *level == tracing::Level::INFO)
     );
-    let field = |event: &(String, tracing::Level, Vec<(String, String)>), name: &str| {
+    let field = |event: &Captured, name: &str| {
         event
             .2
             .iter()
