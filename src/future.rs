@@ -25,7 +25,8 @@ pin_project! {
     #[project = KindProj]
     enum Kind<F> {
         Inner { #[pin] future: F },
-        Ready { response: Option<Response<Bytes>> },
+        // Boxed so that the pass-through future stays as small as the inner one.
+        Ready { response: Option<Box<Response<Bytes>>> },
         Report { future: OwnFuture },
     }
 }
@@ -40,7 +41,7 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn ready(response: Response<Bytes>) -> Self {
         Self {
             kind: Kind::Ready {
-                response: Some(response),
+                response: Some(Box::new(response)),
             },
         }
     }
@@ -77,7 +78,7 @@ where
                 let response = ready!(future.poll(cx))?;
                 return Poll::Ready(Ok(response.map(ResponseBody::inner)));
             }
-            KindProj::Ready { response } => response
+            KindProj::Ready { response } => *response
                 .take()
                 .expect("ResponseFuture polled after completion"),
             KindProj::Report { future } => ready!(future.as_mut().poll(cx)),
