@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub(crate) filtered: AtomicU64,
     pub(crate) accepted: AtomicU64,
     pub(crate) truncated: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) sampled: AtomicU64,
 }
 
 impl Counters {
@@ -28,8 +30,8 @@ impl Counters {
 
 /// A snapshot of the layer's counters.
 ///
-/// Every report received is either filtered or accepted; every accepted report is, for each
-/// sink, delivered, dropped, failed or still queued.
+/// Every report received is filtered, sampled out or accepted; every accepted report is,
+/// for each sink, delivered, dropped, failed or still queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Stats {
@@ -47,6 +49,10 @@ pub struct Stats {
     pub accepted: u64,
     /// Reports beyond the per-request limit, dropped unparsed.
     pub truncated: u64,
+    /// Requests refused with `429` by the rate limit (their reports were not read).
+    pub rate_limited: u64,
+    /// Reports left out by sampling.
+    pub sampled: u64,
     /// Per sink.
     pub sinks: Vec<SinkStats>,
 }
@@ -90,6 +96,8 @@ impl CspReportHandle {
             filtered: get(&c.filtered),
             accepted: get(&c.accepted),
             truncated: get(&c.truncated),
+            rate_limited: get(&c.rate_limited),
+            sampled: get(&c.sampled),
             sinks: self.shared.dispatcher().stats(),
         }
     }

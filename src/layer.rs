@@ -15,6 +15,8 @@ use crate::error::ConfigError;
 use crate::filter::{DefaultFilter, Filter};
 use crate::handle::{Counters, CspReportHandle};
 use crate::parse::Limits;
+use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::sample::{Sampler, Sampling};
 use crate::service::CspReport;
 use crate::sink::{ReportSink, TracingSink};
 
@@ -38,6 +40,8 @@ pub(crate) type ClientIp = Arc<dyn Fn(&http::request::Parts) -> Option<IpAddr> +
 /// | [`cors`](Self::cors) | [`Cors::any`] |
 /// | [`dispatch`](Self::dispatch) | [`Dispatch::Background`] |
 /// | [`client_ip`](Self::client_ip) | a [`SocketAddr`] request extension, if any |
+/// | [`rate_limit`](Self::rate_limit) | none |
+/// | [`sampling`](Self::sampling) | none (every report is kept) |
 ///
 /// ```
 /// use tower_csp_reports::{CspReportLayer, Cors};
@@ -69,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) cors: Option<Cors>,
     pub(crate) filter: Arc<dyn Filter>,
     pub(crate) client_ip: ClientIp,
+    pub(crate) rate_limiter: Option<RateLimiter>,
+    pub(crate) sampler: Option<Sampler>,
     sinks: Vec<(Arc<dyn ReportSink>, SinkOptions)>,
     mode: Dispatch,
     hook: ErrorHook,
@@ -107,6 +113,11 @@ impl Clone for Shared {
             cors: self.cors.clone(),
             filter: Arc::clone(&self.filter),
             client_ip: Arc::clone(&self.client_ip),
+            rate_limiter: self
+                .rate_limiter
+                .as_ref()
+                .map(|r| RateLimiter::new(r.limit())),
+            sampler: self.sampler.as_ref().map(|s| Sampler::new(s.sampling())),
             sinks: self.sinks.clone(),
             mode: self.mode,
             hook: Arc::clone(&self.hook),
@@ -166,6 +177,8 @@ impl CspReportLayer {
                 cors: Some(Cors::any()),
                 filter: Arc::new(DefaultFilter::new()),
                 client_ip: Arc::new(socket_addr_extension),
+                rate_limiter: None,
+                sampler: None,
                 sinks: Vec::new(),
                 mode: Dispatch::default(),
                 hook: default_error_hook(),
@@ -278,6 +291,18 @@ impl CspReportLayer {
     /// Answers no CORS preflight: only same-origin pages and `report-uri` can report.
     pub fn no_cors(self) -> Self {
         self.edit(|s| s.cors = None)
+    }
+
+    /// Limits how often each client may post reports (default: no limit); see
+    /// [`RateLimit`].
+    pub fn rate_limit(self, limit: RateLimit) -> Self {
+        self.edit(|s| s.rate_limiter = Some(RateLimiter::new(limit)))
+    }
+
+    /// Keeps only a sample of each repeated violation (default: every report); see
+    /// [`Sampling`].
+    pub fn sampling(self, sampling: Sampling) -> Self {
+        self.edit(|s| s.sampler = Some(Sampler::new(sampling)))
     }
 
     /// Background (default) or inline delivery to sinks.

@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+pub mod client_ip;
 pub mod cors;
 pub mod dispatch;
 pub mod endpoint;
@@ -11,8 +12,10 @@ mod future;
 mod handle;
 mod layer;
 pub mod parse;
+pub mod rate_limit;
 mod receive;
 pub mod report;
+pub mod sample;
 mod service;
 pub mod sink;
 
@@ -25,6 +28,8 @@ pub use filter::{DefaultFilter, Filter, FilterExt};
 pub use future::ResponseFuture;
 pub use handle::{CspReportHandle, Stats};
 pub use layer::CspReportLayer;
+pub use rate_limit::RateLimit;
 pub use report::{ContentType, Fingerprint, Report, ReportId, WireFormat};
+pub use sample::Sampling;
 pub use service::CspReport;
 pub use sink::{ReportBatch, ReportSink, SinkError};

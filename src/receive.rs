@@ -62,6 +62,23 @@ where
     let shared = Arc::clone(shared);
     ResponseFuture::report(Box::pin(async move {
         let (parts, body) = request.into_parts();
+        let client_ip = (shared.client_ip)(&parts);
+        if let (Some(limiter), Some(ip)) = (&shared.rate_limiter, client_ip) {
+            if let Err(wait) = limiter.check(ip) {
+                Counters::add(&shared.counters.rate_limited, 1);
+                let mut response = answer(
+                    &shared,
+                    &parts.headers,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many reports from this client",
+                );
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                return response;
+            }
+        }
         let read = tokio::time::timeout(
             shared.body_timeout,
             Limited::new(body, shared.max_body_size).collect(),
@@ -89,13 +106,14 @@ where
                 );
             }
         };
-        accept(&shared, &parts, content_type, &body).await
+        accept(&shared, &parts, client_ip, content_type, &body).await
     }))
 }
 
 async fn accept(
     shared: &Shared,
     parts: &http::request::Parts,
+    client_ip: Option<std::net::IpAddr>,
     content_type: ContentType,
     body: &[u8],
 ) -> Response<Bytes> {
@@ -108,7 +126,7 @@ async fn accept(
     };
     let facts = RequestFacts {
         user_agent: header_text(header::USER_AGENT),
-        client_ip: (shared.client_ip)(parts),
+        client_ip,
         origin: header_text(header::ORIGIN),
         path: parts.uri.path().to_owned(),
         content_type: Some(content_type),
@@ -131,6 +149,13 @@ async fn accept(
         .reports
         .retain(|report| shared.filter.keep(report, &facts));
     Counters::add(&counters.filtered, received - parsed.reports.len());
+    if let Some(sampler) = &shared.sampler {
+        let kept = parsed.reports.len();
+        parsed
+            .reports
+            .retain(|report| sampler.keep(report.fingerprint));
+        Counters::add(&counters.sampled, kept - parsed.reports.len());
+    }
     Counters::add(&counters.accepted, parsed.reports.len());
     shared.dispatcher().dispatch(parsed.reports).await;
     match parsed.rejection {

@@ -407,3 +407,80 @@ async fn inline_dispatch_delivers_before_answering() {
     assert_eq!(memory.total(), 1);
     assert!(answer.body.is_empty());
 }
+
+#[tokio::test]
+async fn rate_limit_per_client_behind_a_trusted_proxy_and_sampling() {
+    use axum::extract::ConnectInfo;
+    use tower_csp_reports::client_ip::forwarded_for_with;
+    use tower_csp_reports::{RateLimit, Sampling};
+
+    let memory = MemorySink::new();
+    let client_ip = forwarded_for_with(["127.0.0.0/8"], |parts| {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+    })
+    .unwrap();
+    let layer = layer(&memory)
+        .client_ip(client_ip)
+        .rate_limit(RateLimit::per_client(3, Duration::from_secs(3600)).unwrap())
+        .sampling(Sampling::new(2, 3).unwrap());
+    let handle = layer.handle();
+    let app = axum::Router::new().layer(layer);
+    let (listener, addr) = listener().await;
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    let from = |client: &str| {
+        let mut request = post(
+            "/csp-report",
+            "application/csp-report",
+            legacy("https://s.example/", "img-src", "data"),
+        );
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", client.parse().unwrap());
+        request
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            send(addr, from("198.51.100.1")).await.status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let limited = send(addr, from("198.51.100.1")).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        limited.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    // Another client behind the same proxy has its own allowance.
+    for _ in 0..3 {
+        assert_eq!(
+            send(addr, from("198.51.100.2")).await.status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    handle.flush().await;
+    let stats = handle.stats();
+    assert_eq!(stats.rate_limited, 1);
+    // Six reports of one violation: the first two, then one in three (indexes 2 and 5).
+    assert_eq!((stats.received, stats.sampled, stats.accepted), (6, 2, 4));
+    assert_eq!(memory.total(), 4);
+    let ips: Vec<String> = memory
+        .reports()
+        .iter()
+        .map(|r| r.client_ip.unwrap().to_string())
+        .collect();
+    assert!(ips.contains(&"198.51.100.1".to_owned()) && ips.contains(&"198.51.100.2".to_owned()));
+}
