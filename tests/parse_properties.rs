@@ -1,0 +1,124 @@
+//! Properties of the parser over arbitrary input: it never panics, and no bad item loses a
+//! good one.
+
+use proptest::prelude::*;
+use tower_csp_reports::ContentType;
+use tower_csp_reports::parse::{Limits, parse_body};
+
+fn content_type() -> impl Strategy<Value = ContentType> {
+    prop_oneof![
+        Just(ContentType::CspReport),
+        Just(ContentType::ReportsJson),
+        Just(ContentType::Json)
+    ]
+}
+
+/// Arbitrary JSON values, nested a few levels.
+fn json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
+        ".{0,20}".prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("documentURL"),
+            Just("blocked-uri"),
+            Just("lineNumber"),
+            Just("csp-report"),
+            Just("body"),
+            Just("type"),
+            Just("csp-violation"),
+            Just("inline")
+        ]
+        .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("csp-report".to_owned()),
+                    Just("body".to_owned()),
+                    Just("type".to_owned()),
+                    Just("document-uri".to_owned()),
+                    Just("effectiveDirective".to_owned()),
+                    Just("line-number".to_owned()),
+                    Just("age".to_owned()),
+                    ".{0,8}".prop_map(|s| s)
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A valid Reporting API item for document `i`.
+fn good_item(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "type": "csp-violation",
+        "url": format!("https://s.example/{i}"),
+        "body": {
+            "documentURL": format!("https://s.example/{i}"),
+            "effectiveDirective": "img-src",
+            "blockedURL": "data",
+            "lineNumber": i,
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512), ct in content_type()) {
+        let parsed = parse_body(&body, ct, &Limits::default());
+        prop_assert!(!parsed.reports.is_empty(), "something is always kept, if only the raw body");
+        prop_assert_eq!(parsed.rejection.is_some(), parsed.reports.iter().any(|r| r.format == tower_csp_reports::WireFormat::Unparsed));
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(value in json(), ct in content_type()) {
+        let body = serde_json::to_vec(&value).unwrap();
+        let parsed = parse_body(&body, ct, &Limits::default());
+        for report in &parsed.reports {
+            prop_assert_eq!(report.is_valid(), report.invalid_reason.is_none());
+            for field in [&report.document_uri, &report.blocked_uri, &report.script_sample, &report.effective_directive] {
+                if let Some(text) = field {
+                    prop_assert!(!text.contains(['\r', '\n', '\x1b']), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_valid_item_of_a_batch_survives(
+        junk in prop::collection::vec(json(), 0..8),
+        good in 1usize..8,
+        seed in any::<u64>(),
+    ) {
+        // Interleave the good items among the junk, in an order set by the seed.
+        let mut items: Vec<(Option<usize>, serde_json::Value)> =
+            junk.into_iter().map(|j| (None, j)).collect();
+        for i in 0..good {
+            let at = (seed.wrapping_mul(i as u64 + 1) % (items.len() as u64 + 1)) as usize;
+            items.insert(at, (Some(i), good_item(i)));
+        }
+        let body = serde_json::to_vec(&items.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>()).unwrap();
+        let parsed = parse_body(&body, ContentType::ReportsJson, &Limits::default());
+        prop_assert!(parsed.rejection.is_none());
+        prop_assert_eq!(parsed.reports.len(), items.len(), "one report per item");
+        for ((good, _), report) in items.iter().zip(&parsed.reports) {
+            if let Some(i) = good {
+                prop_assert!(report.is_valid(), "{:?}", report.invalid_reason);
+                let want = format!("https://s.example/{i}");
+                prop_assert_eq!(report.document_uri.as_deref(), Some(want.as_str()));
+                prop_assert_eq!(report.line_number, Some(*i as u32));
+            }
+        }
+    }
+}
