@@ -87,10 +87,9 @@ proptest! {
         let parsed = parse_body(&body, ct, &Limits::default());
         for report in &parsed.reports {
             prop_assert_eq!(report.is_valid(), report.invalid_reason.is_none());
-            for field in [&report.document_uri, &report.blocked_uri, &report.script_sample, &report.effective_directive] {
-                if let Some(text) = field {
-                    prop_assert!(!text.contains(['\r', '\n', '\x1b']), "{text:?}");
-                }
+            let fields = [&report.document_uri, &report.blocked_uri, &report.script_sample, &report.effective_directive];
+            for text in fields.into_iter().flatten() {
+                prop_assert!(!text.contains(['\r', '\n', '\x1b']), "{text:?}");
             }
         }
     }
