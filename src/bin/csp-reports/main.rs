@@ -1,0 +1,114 @@
+//! `csp-reports`: a standalone collector of Content-Security-Policy reports, and the jobs
+//! that run from cron: schema migration, summaries and retention.
+
+mod metrics;
+mod serve;
+mod time;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Collect, store and summarize Content-Security-Policy violation reports.
+#[derive(Debug, Parser)]
+#[command(name = "csp-reports", version, about, long_about = None)]
+struct Cli {
+    /// How logs are written: text for people, json for one object per line.
+    #[arg(long, global = true, env = "CSP_REPORTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// Which logs are written (a tracing filter, e.g. info or csp_reports=debug).
+    #[arg(long, global = true, env = "CSP_REPORTS_LOG", default_value = "info")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive reports over HTTP(S) and send them to the logs, Postgres and email.
+    Serve(serve::Args),
+}
+
+/// A failure, with the exit code it deserves.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    /// Bad input from the user: exit code 2.
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 2,
+        }
+    }
+
+    /// Something outside failed (a server, a file): exit code 1.
+    pub(crate) fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<tower_csp_reports::ConfigError> for Failure {
+    fn from(error: tower_csp_reports::ConfigError) -> Self {
+        Self::usage(error.to_string())
+    }
+}
+
+fn init_logs(format: LogFormat, filter: &str) -> Result<(), Failure> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| Failure::usage(format!("invalid --log filter {filter:?}: {e}")))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve(args) => {
+            let layer = serve::layer(&args)?;
+            serve::run(&args, layer).await
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(failure) = init_logs(cli.log_format, &cli.log) {
+        eprintln!("error: {}", failure.message);
+        return ExitCode::from(failure.code);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
