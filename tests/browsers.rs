@@ -485,7 +485,12 @@ async fn run(browser: Browser, case: Case) {
         assert!(report.is_valid(), "{summary}");
         assert!(report.is_csp_violation(), "{summary}");
         assert_eq!(report.document(), Some(page.as_str()), "{summary}");
-        assert!(report.user_agent.is_some(), "{summary}");
+        let user_agent = report.user_agent.as_deref().unwrap_or_default();
+        let product = match browser {
+            Browser::Chromium => "Chrome/",
+            Browser::Firefox => "Firefox/",
+        };
+        assert!(user_agent.contains(product), "{summary}");
     }
 
     let posts: Vec<&Upload> = uploads.iter().filter(|u| u.method == "POST").collect();
@@ -539,7 +544,7 @@ fn describe(
     }
     let _ = writeln!(out, "requests to the report path: {methods:?}");
     for upload in uploads {
-        let body: String = upload.body.chars().take(1200).collect();
+        let body: String = upload.body.chars().take(4000).collect();
         let _ = writeln!(
             out,
             "-- {} {} type={:?} origin={:?}\n{body}",
