@@ -6,6 +6,7 @@
 
 use std::error::Error;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::Request;
@@ -252,8 +253,13 @@ pub(crate) fn serve(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let Ok((stream, client)) = listener.accept().await else {
-                continue;
+            let (stream, client) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                // Out of file descriptors, say: wait rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
             };
             let (tls, app) = (tls.clone(), app.clone());
             tokio::spawn(async move {
@@ -263,17 +269,17 @@ pub(crate) fn serve(
                     app.clone().oneshot(request)
                 });
                 let builder = auto::Builder::new(TokioExecutor::new());
-                // A browser closing a connection is not worth a message.
+                // A failed handshake or a browser closing a connection is not worth a message.
                 let _ = match tls {
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(stream) => {
-                            builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await
-                        }
-                        Err(_) => return,
-                    },
                     None => {
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Some(acceptor) => {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
                         builder
                             .serve_connection(TokioIo::new(stream), service)
                             .await
