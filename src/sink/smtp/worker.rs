@@ -111,10 +111,13 @@ impl Worker {
             ),
             Job::Groups(kind, groups) => {
                 let what = match kind {
-                    GroupKind::Digest => format!("digest of {reports} reports"),
-                    GroupKind::NewViolations => {
-                        format!("alert on new violations ({reports} reports)")
+                    GroupKind::Digest => {
+                        format!("digest of {}", count(reports, "report", "reports"))
                     }
+                    GroupKind::NewViolations => format!(
+                        "alert on new violations ({})",
+                        count(reports, "report", "reports")
+                    ),
                 };
                 (render_groups(*kind, prefix, groups, &notices), what)
             }
