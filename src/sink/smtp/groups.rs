@@ -88,7 +88,7 @@ impl Groups {
     pub(super) fn sorted(&self) -> Vec<&Group> {
         let mut sorted: Vec<&Group> = self.groups.iter().collect();
         // A stable sort keeps first-appearance order among equal counts.
-        sorted.sort_by(|a, b| b.count.cmp(&a.count));
+        sorted.sort_by_key(|group| std::cmp::Reverse(group.count));
         sorted
     }
 

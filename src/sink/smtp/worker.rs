@@ -135,6 +135,7 @@ impl Worker {
         let mut builder = Message::builder()
             .from(settings.from.clone())
             .subject(email.subject)
+            .message_id(None)
             .header(AutoSubmitted);
         for to in &settings.to {
             builder = builder.to(to.clone());
