@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,6 +73,8 @@ struct Recorder {
     mails: Arc<Mutex<Vec<Received>>>,
     /// Recipients the server refuses with 550.
     refuse: Arc<Vec<String>>,
+    /// How many more recipients to put off with 451 (try again later).
+    put_off: Arc<AtomicUsize>,
     /// `(user, password)` the server requires, if any.
     login: Option<(String, String)>,
     authenticated: Arc<Mutex<Vec<String>>>,
@@ -82,6 +85,12 @@ impl Handler for Recorder {
     fn rcpt(&mut self, to: &str) -> Response {
         if self.refuse.iter().any(|r| r == to) {
             mailin::response::NO_MAILBOX
+        } else if self
+            .put_off
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            mailin::response::INTERNAL_ERROR
         } else {
             mailin::response::OK
         }
@@ -642,4 +651,149 @@ async fn credentials_in_the_url_are_percent_decoded() {
     sink.flush().await.unwrap();
     assert_eq!(server.mails().len(), 1);
     assert_eq!(*server.recorder.authenticated.lock().unwrap(), ["csp"]);
+}
+
+#[tokio::test]
+async fn a_4xx_answer_is_retried_until_the_server_accepts() {
+    let server = Server::start_with(Recorder {
+        put_off: Arc::new(AtomicUsize::new(2)),
+        ..Recorder::default()
+    });
+    let (hook, mut errors) = error_channel();
+    let sink = sink(&server.url())
+        .mode(SmtpMode::PerReport)
+        .on_error(hook)
+        .build()
+        .unwrap();
+    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
+        .await
+        .unwrap();
+    sink.flush().await.unwrap();
+    assert_eq!(server.mails().len(), 1);
+    assert_eq!(
+        server.recorder.put_off.load(Ordering::SeqCst),
+        0,
+        "two 451 answers first"
+    );
+    assert!(errors.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_server_that_stays_down_is_given_up_on_through_the_error_hook() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (hook, mut errors) = error_channel();
+    let sink = sink(&format!("smtp://127.0.0.1:{port}"))
+        .mode(SmtpMode::PerReport)
+        .give_up_after(Duration::from_millis(300))
+        .on_error(hook)
+        .build()
+        .unwrap();
+    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
+        .await
+        .unwrap();
+    let error = tokio::time::timeout(PATIENCE, errors.recv())
+        .await
+        .expect("the hook is called")
+        .unwrap();
+    assert!(
+        error.starts_with("transient=true permanent=false attempts="),
+        "{error}"
+    );
+    let attempts: u32 = error["transient=true permanent=false attempts=".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(attempts >= 2, "{error}");
+    assert!(
+        error.contains("gave up on the email about 1 report after"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn what_does_not_fit_is_counted_and_told() {
+    let server = Server::start();
+    let sink = sink(&server.url())
+        .mode(SmtpMode::digest(Duration::from_secs(3600)))
+        .max_pending(1)
+        .build()
+        .unwrap();
+    let a = report("https://a.example/", "img-src", "data");
+    let b = report("https://a.example/", "font-src", "data");
+    sink.send(&batch(&[&a, &b, &b, &a])).await.unwrap();
+    sink.flush().await.unwrap();
+    let text = server.wait_for(1).await[0].text();
+    assert!(
+        text.contains("1. img-src blocked data on https://a.example/ (2 reports)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("And 2 reports of other violations not listed."),
+        "{text}"
+    );
+
+    // One new violation fits; the other is left out, and the alert that goes out says so.
+    let alerts = sink_with_memory(&server, 1);
+    alerts.send(&batch(&[&a, &b])).await.unwrap();
+    alerts.flush().await.unwrap();
+    alerts
+        .send(&batch(&[&report("https://c.example/", "img-src", "data")]))
+        .await
+        .unwrap();
+    alerts.flush().await.unwrap();
+    let mails = server.wait_for(3).await;
+    assert_eq!(mails.len(), 3);
+    assert_eq!(
+        mails[1].subject(),
+        "[CSP] New: img-src blocked data on https://a.example/"
+    );
+    let text = mails[1].text();
+    assert!(
+        text.starts_with(
+            "Note: 1 report was left out because too many were waiting to be mailed.\n"
+        ),
+        "{text}"
+    );
+    assert!(!mails[2].text().contains("Note:"), "told once");
+}
+
+fn sink_with_memory(server: &Server, max_pending: usize) -> SmtpSink {
+    sink(&server.url())
+        .mode(SmtpMode::new_only(100))
+        .max_pending(max_pending)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn non_ascii_subjects_arrive_intact() {
+    let server = Server::start();
+    let sink = sink(&server.url())
+        .mode(SmtpMode::PerReport)
+        .build()
+        .unwrap();
+    sink.send(&batch(&[&report(
+        "https://例え.jp/ページ",
+        "img-src",
+        "data",
+    )]))
+    .await
+    .unwrap();
+    sink.flush().await.unwrap();
+    let mails = server.wait_for(1).await;
+    assert_eq!(
+        mails[0].subject(),
+        "[CSP] img-src blocked data on https://例え.jp/ページ"
+    );
+    assert!(
+        mails[0]
+            .text()
+            .contains("Document:    https://例え.jp/ページ")
+    );
 }

@@ -126,9 +126,9 @@ impl SmtpSinkBuilder {
         self
     }
 
-    /// How much may wait for the server (default 1,000): reports in `per_report` mode, or
+    /// How much may wait to be mailed (default 1,000): reports in `per_report` mode, or
     /// distinct violations in a digest or alert. What comes beyond is counted, not kept, and
-    /// told in the next email.
+    /// told in the next email (a digest lists the first 50 violations and sums up the rest).
     pub fn max_pending(mut self, max: usize) -> Self {
         self.max_pending = max;
         self

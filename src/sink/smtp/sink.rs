@@ -149,7 +149,12 @@ impl SmtpSink {
     }
 
     /// Sends what is pending now, the current digest included, and waits until it is
-    /// delivered or given up on. Errors are returned here rather than given to the error hook.
+    /// delivered or given up on. The first failure is returned here instead of going to the
+    /// error hook (any further ones go to the hook).
+    ///
+    /// With the server down, this waits as long as the retries last
+    /// ([`give_up_after`](SmtpSinkBuilder::give_up_after)); put a timeout around it if that is
+    /// too long (the dispatcher does, around [`shutdown`](ReportSink::shutdown)).
     pub async fn flush(&self) -> Result<(), SinkError> {
         self.ensure_started()?;
         let (reply, answer) = oneshot::channel();

@@ -198,7 +198,7 @@ fn notices(untold: &Untold, limit: &MailLimit) -> Vec<String> {
     }
     if untold.dropped_reports > 0 {
         notices.push(format!(
-            "{} dropped because too many were waiting for the mail server.",
+            "{} left out because too many were waiting to be mailed.",
             if untold.dropped_reports == 1 {
                 "1 report was".to_owned()
             } else {
@@ -269,7 +269,7 @@ mod tests {
             notices(&untold, &limit),
             [
                 "3 emails about 7 reports were not sent: at most 20 emails go out per hour.",
-                "1 report was dropped because too many were waiting for the mail server.",
+                "1 report was left out because too many were waiting to be mailed.",
             ]
         );
         assert!(notices(&Untold::default(), &limit).is_empty());
