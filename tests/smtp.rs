@@ -1,11 +1,12 @@
 //! The SMTP sink against a real SMTP server on loopback.
 //!
 //! The server is the `mailin` SMTP protocol implementation (the engine of `mailin-embedded`)
-//! driven over real TCP sockets by a small thread-per-connection loop here. `mailin-embedded`
-//! itself is not used because its TLS support pulls in a second TLS stack at build time.
+//! driven over real TCP sockets by a small thread-per-connection loop here, with STARTTLS by
+//! rustls. `mailin-embedded` itself is not used because it cannot be built without a second
+//! TLS stack (aws-lc or OpenSSL) that the crate does not otherwise need.
 #![cfg(feature = "smtp")]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use std::time::Duration;
 use mailin::{Action, Handler, Response, SessionBuilder};
 use mailparse::{MailHeaderMap, ParsedMail};
 use tokio::sync::mpsc;
+use tokio_rustls::rustls;
 use tower_csp_reports::sink::smtp::{DeliveryError, SmtpMode, SmtpSink, SmtpSinkBuilder};
 use tower_csp_reports::{Report, ReportBatch, ReportSink, SinkError};
 
@@ -78,6 +80,8 @@ struct Recorder {
     /// `(user, password)` the server requires, if any.
     login: Option<(String, String)>,
     authenticated: Arc<Mutex<Vec<String>>>,
+    /// Offer STARTTLS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
     current: Option<Received>,
 }
 
@@ -149,9 +153,14 @@ impl Server {
     fn serve(listener: TcpListener, recorder: Recorder) -> Self {
         let addr = listener.local_addr().unwrap();
         let mut builder = SessionBuilder::new("mx.test");
+        if recorder.tls.is_some() {
+            builder.enable_start_tls();
+        }
         if recorder.login.is_some() {
             builder.enable_auth(mailin::AuthMechanism::Plain);
-            builder.insecure_enable_plaintext_auth();
+            if recorder.tls.is_none() {
+                builder.insecure_enable_plaintext_auth();
+            }
         }
         let handler = recorder.clone();
         std::thread::spawn(move || {
@@ -189,34 +198,59 @@ fn converse(stream: TcpStream, builder: &SessionBuilder, handler: Recorder) {
     let ip = stream
         .peer_addr()
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    let tls = handler.tls.clone();
     let mut session = builder.build(ip, handler);
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    if session.greeting().write_to(&mut writer).is_err() {
+    let mut plain = BufReader::new(stream);
+    if session.greeting().write_to(plain.get_mut()).is_err() {
         return;
     }
+    if !run_session(&mut session, &mut plain) {
+        return;
+    }
+    // STARTTLS: the rest of the session is encrypted.
+    let Some(config) = tls else { return };
+    let Ok(connection) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut encrypted = BufReader::new(rustls::StreamOwned::new(connection, plain.into_inner()));
+    session.tls_active();
+    run_session(&mut session, &mut encrypted);
+}
+
+/// Runs SMTP commands until the client leaves; returns whether it asked for STARTTLS.
+fn run_session<S: Read + Write>(
+    session: &mut mailin::Session<Recorder>,
+    stream: &mut BufReader<S>,
+) -> bool {
     let mut line = Vec::new();
     loop {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
+        match stream.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return false,
             Ok(_) => {}
         }
         let response = session.process(&line);
+        let writer = stream.get_mut();
         match response.action {
             Action::NoReply => continue,
             Action::Reply => {
                 if response
-                    .write_to(&mut writer)
+                    .write_to(writer)
                     .and_then(|()| writer.flush())
                     .is_err()
                 {
-                    return;
+                    return false;
                 }
             }
-            Action::Close | Action::UpgradeTls => {
-                let _ = response.write_to(&mut writer);
-                return;
+            Action::Close => {
+                let _ = response.write_to(writer).and_then(|()| writer.flush());
+                return false;
+            }
+            Action::UpgradeTls => {
+                return response
+                    .write_to(writer)
+                    .and_then(|()| writer.flush())
+                    .is_ok();
             }
         }
     }
@@ -796,4 +830,66 @@ async fn non_ascii_subjects_arrive_intact() {
             .text()
             .contains("Document:    https://例え.jp/ページ")
     );
+}
+
+#[tokio::test]
+async fn starttls_with_a_transport_of_your_own() {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, Tokio1Executor};
+    use tower_csp_reports::sink::smtp::lettre;
+
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_der = certified.cert.der().clone();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert_der.clone()], key.into())
+    .unwrap();
+    let server = Server::start_with(Recorder {
+        tls: Some(Arc::new(config)),
+        login: Some(("csp".to_owned(), "secret".to_owned())),
+        ..Recorder::default()
+    });
+
+    let tls = TlsParameters::builder("localhost".to_owned())
+        .add_root_certificate(Certificate::from_der(cert_der.to_vec()).unwrap())
+        .build_rustls()
+        .unwrap();
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(server.addr.port())
+        .tls(Tls::Required(tls))
+        .credentials(("csp", "secret").into())
+        .build();
+    let sink = SmtpSink::with_transport(transport)
+        .from("csp@example.test")
+        .to("security@example.test")
+        .mode(SmtpMode::PerReport)
+        .build()
+        .unwrap();
+    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
+        .await
+        .unwrap();
+    sink.flush().await.unwrap();
+    assert_eq!(server.mails().len(), 1);
+    // The server takes AUTH only once the session is encrypted.
+    assert_eq!(*server.recorder.authenticated.lock().unwrap(), ["csp"]);
+
+    // A server without STARTTLS is refused when TLS is required, and nothing is sent in clear.
+    let plain = Server::start();
+    let sink = SmtpSink::builder(format!("smtp://{}?tls=required", plain.addr))
+        .from("csp@example.test")
+        .to("security@example.test")
+        .mode(SmtpMode::digest(Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
+        .await
+        .unwrap();
+    let error = sink.flush().await.unwrap_err();
+    assert!(!error.is_transient(), "{error}");
+    assert!(plain.mails().is_empty());
 }
