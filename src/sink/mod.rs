@@ -29,12 +29,18 @@ mod batch;
 mod error;
 mod func;
 mod memory;
+#[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
+pub mod smtp;
 mod tracing;
 
 pub use batch::ReportBatch;
 pub use error::SinkError;
 pub use func::{SinkFn, sink_fn};
 pub use memory::MemorySink;
+#[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
+pub use smtp::SmtpSink;
 pub use tracing::TracingSink;
 
 use async_trait::async_trait;
