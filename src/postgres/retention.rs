@@ -1,7 +1,7 @@
 use jiff::Timestamp;
 
-use super::schema::{self, quote};
 use super::StoreError;
+use super::schema::{self, quote};
 
 pub(crate) async fn delete_older_than(
     client: &mut tokio_postgres::Client,

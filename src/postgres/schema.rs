@@ -77,7 +77,10 @@ fn migrations(table: &str, partitioned: bool) -> Vec<String> {
         .iter()
         .map(|(name, ty)| {
             let not_null = matches!(*name, "id" | "received_at" | "format" | "report_type");
-            format!("    {name} {ty}{},\n", if not_null { " NOT NULL" } else { "" })
+            format!(
+                "    {name} {ty}{},\n",
+                if not_null { " NOT NULL" } else { "" }
+            )
         })
         .collect();
     let partition = if partitioned {
@@ -123,7 +126,10 @@ pub(crate) async fn migrate(
         .await?
         .get(0);
     let pending = migrations(table, partitioned);
-    for (version, sql) in (1..).zip(&pending).skip(usize::try_from(applied).unwrap_or(0)) {
+    for (version, sql) in (1..)
+        .zip(&pending)
+        .skip(usize::try_from(applied).unwrap_or(0))
+    {
         tx.batch_execute(sql).await?;
         tx.execute(
             &format!("INSERT INTO {MIGRATIONS_TABLE} (table_name, version) VALUES ($1, $2)"),
@@ -207,7 +213,9 @@ pub(crate) async fn create_partitions(
     let mut sql = String::new();
     for day in days {
         let from = day_start(day);
-        let to = from.saturating_add(SignedDuration::from_secs(DAY)).unwrap_or(Timestamp::MAX);
+        let to = from
+            .saturating_add(SignedDuration::from_secs(DAY))
+            .unwrap_or(Timestamp::MAX);
         sql.push_str(&format!(
             "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ('{from}') TO ('{to}');\n",
             quote(&partition_name(table, day)),
@@ -277,7 +285,12 @@ mod tests {
         assert_eq!(day_start(day).to_string(), "2026-11-23T00:00:00Z");
         let before: Timestamp = "1969-12-31T23:00:00Z".parse().unwrap();
         assert_eq!(partition_name("t", day_of(before)), "t_p19691231");
-        for other in ["csp_p2026112", "csp_x20261123", "other_p20261123", "csp_p2026112x"] {
+        for other in [
+            "csp_p2026112",
+            "csp_x20261123",
+            "other_p20261123",
+            "csp_p2026112x",
+        ] {
             assert_eq!(partition_day("csp", other), None, "{other}");
         }
     }

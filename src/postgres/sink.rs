@@ -3,16 +3,16 @@ use std::error::Error;
 
 use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{to_sql_checked, Format, IsNull, Kind, ToSql, Type};
 use tokio_postgres::Client;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type, to_sql_checked};
 
-use super::column::ColumnValue;
-use super::schema::{self, quote, COLUMNS};
-use super::store::{MakeTls, PostgresStore, WriteMethod};
 use super::StoreError;
-use crate::sink::{ReportBatch, ReportSink, SinkError};
+use super::column::ColumnValue;
+use super::schema::{self, COLUMNS, quote};
+use super::store::{MakeTls, PostgresStore, WriteMethod};
 use crate::Report;
+use crate::sink::{ReportBatch, ReportSink, SinkError};
 
 /// Writes every report it receives into the store's table, valid or not.
 ///
@@ -45,7 +45,10 @@ impl<Tls: MakeTls> PostgresSink<Tls> {
         let store = &self.store;
         let mut conn = store.conn().await?;
         if store.inner.partitioned {
-            let mut days: Vec<i64> = batch.iter().map(|r| schema::day_of(r.received_at)).collect();
+            let mut days: Vec<i64> = batch
+                .iter()
+                .map(|r| schema::day_of(r.received_at))
+                .collect();
             days.sort_unstable();
             days.dedup();
             store.ensure_partitions(&mut conn, &days, false).await?;
@@ -73,8 +76,10 @@ impl<Tls: MakeTls> PostgresSink<Tls> {
                 strict_json = true;
             } else if code == "23514" && store.inner.partitioned && !partitions_checked {
                 // No partition for a row: retention dropped a day this process thought existed.
-                let mut days: Vec<i64> =
-                    batch.iter().map(|r| schema::day_of(r.received_at)).collect();
+                let mut days: Vec<i64> = batch
+                    .iter()
+                    .map(|r| schema::day_of(r.received_at))
+                    .collect();
                 days.sort_unstable();
                 days.dedup();
                 store.ensure_partitions(&mut conn, &days, true).await?;

@@ -17,11 +17,8 @@ use crate::ConfigError;
 /// The TLS connectors a store can use: [`NoTls`], or any connector bb8-postgres accepts
 /// (`postgres-native-tls`, `tokio-postgres-rustls`, ...).
 pub trait MakeTls:
-    MakeTlsConnect<
-        Socket,
-        Stream: Send + Sync,
-        TlsConnect: Send + TlsConnect<Socket, Future: Send>,
-    > + Clone
+    MakeTlsConnect<Socket, Stream: Send + Sync, TlsConnect: Send + TlsConnect<Socket, Future: Send>>
+    + Clone
     + Send
     + Sync
     + 'static
