@@ -659,7 +659,7 @@ async fn summary_figures_match_a_hand_count() {
         .map(|f| (f.fingerprint, f.count))
         .collect();
     let fp = |i: usize| reports[i].fingerprint;
-    let mut ones = vec![fp(3), fp(6), fp(7)];
+    let mut ones = [fp(3), fp(6), fp(7)];
     ones.sort();
     assert_eq!(
         fingerprints,

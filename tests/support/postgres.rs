@@ -171,6 +171,8 @@ impl Server {
 while kill -0 "$owner" 2>/dev/null; do sleep 0.5; done
 "$@" >/dev/null 2>&1
 rm -rf "$dir""#;
+        // Never waited on: it must outlive this process to clean up after it.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .arg("-c")
             .arg(script)
