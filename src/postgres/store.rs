@@ -95,12 +95,16 @@ impl<Tls: MakeTls> fmt::Debug for PostgresStore<Tls> {
 }
 
 impl PostgresStore<NoTls> {
-    /// Connects to `url` (`postgres://user:password@host:port/db` or `host=... user=...`)
-    /// without TLS, with a pool of ten connections.
+    /// A store on `url` (`postgres://user:password@host:port/db` or `host=... user=...`),
+    /// without TLS, with bb8's default pool (ten connections, 30 s to get one).
+    ///
+    /// Connections are opened when first needed, so the server may still be down; call
+    /// [`migrate`](Self::migrate) to find out at once. For TLS or other pool settings, build
+    /// the pool yourself and use [`new`](Self::new).
     ///
     /// # Errors
     ///
-    /// When the URL cannot be parsed or the server cannot be reached.
+    /// When the URL cannot be parsed.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let manager = PostgresConnectionManager::new_from_stringlike(url, NoTls)?;
         let pool = Pool::builder().build(manager).await?;
