@@ -8,27 +8,31 @@
 //!
 //! ```no_run
 //! use jiff::{Timestamp, ToSpan};
-//! use tower_csp_reports::postgres::PostgresStore;
+//! use tower_csp_reports::postgres::{CustomColumn, PostgresStore};
 //! use tower_csp_reports::{Report, ReportBatch, ReportSink};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = PostgresStore::connect("postgres://postgres@localhost/app")
+//! let store = PostgresStore::connect("postgres://app@localhost/app")
 //!     .await?
-//!     .table("csp_reports")?
-//!     .partition_by_day(true);
-//! store.migrate().await?;
+//!     .table("csp_reports")?                 // a validated identifier (the default name)
+//!     .partition_by_day(true)                // retention drops whole days
+//!     .column(CustomColumn::new("tenant", "text", |report| {
+//!         // https://acme.app.example/... -> "acme"
+//!         let host = report.document_uri.as_deref().and_then(|uri| uri.strip_prefix("https://"));
+//!         Box::new(host.and_then(|host| host.split('.').next()).map(str::to_owned))
+//!     })?)?;
+//! store.migrate().await?;                    // versioned, idempotent, safe to run concurrently
 //!
-//! let sink = store.sink();
-//! let report = Report::csp("https://example.com/page?id=1", "img-src", "https://ads.example/x.png");
+//! let sink = store.sink();                   // impl ReportSink: hand it to the layer
+//! let report = Report::csp("https://acme.app.example/?id=1", "img-src", "https://ads.example/x.png");
 //! sink.send(&ReportBatch::from(vec![report])).await?;
 //!
 //! let now = Timestamp::now();
-//! let summary = store.summary(now - 1.hour(), now + 1.second(), 10).await?;
+//! let summary = store.summary(now - 24.hours(), now + 1.second(), 10).await?;
 //! assert_eq!(summary.total, 1);
-//! assert_eq!(summary.top_sources[0].value, "https://example.com/page");
-//!
-//! let week_ago = now - 168.hours();
-//! assert_eq!(store.delete_older_than(week_ago, true).await?, 0);
+//! assert_eq!(summary.top_sources[0].value, "https://acme.app.example/");
+//! let old = store.delete_older_than(now - 168.hours(), true).await?; // dry run: only counts
+//! assert_eq!(old, 0);
 //! # Ok(())
 //! # }
 //! ```
