@@ -62,15 +62,21 @@ impl<Tls: MakeTls> PostgresSink<Tls> {
 
         let mut strict_json = false;
         let mut partitions_checked = false;
+        let mut skip_existing = store.inner.method == WriteMethod::Unnest;
         loop {
             let rows = Rows::encode(store, batch, strict_json);
-            let result = match store.inner.method {
-                WriteMethod::Unnest => write_unnest(&conn, &sql, types, &rows).await,
-                WriteMethod::Copy => write_copy(&mut conn, store, types, &rows).await,
+            let result = if skip_existing {
+                write_unnest(&conn, &sql, types, &rows).await
+            } else {
+                write_copy(&conn, store, types, &rows).await
             };
             let Err(e) = result else { return result };
             let code = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
-            if code.starts_with("22") && !strict_json {
+            if code == "23505" && !skip_existing {
+                // Some reports are already stored: this batch is a retry whose first attempt
+                // committed. Write it again, skipping them.
+                skip_existing = true;
+            } else if code.starts_with("22") && !strict_json {
                 // A data exception: most likely a raw item the parser took for JSON that jsonb
                 // refuses. Check each item and keep the doubtful ones as text.
                 strict_json = true;
@@ -178,14 +184,11 @@ async fn write_unnest(
 }
 
 async fn write_copy(
-    client: &mut Client,
+    client: &Client,
     store: &PostgresStore<impl MakeTls>,
     types: &[Type],
     rows: &Rows<'_>,
 ) -> Result<u64, StoreError> {
-    let table = quote(&store.inner.table);
-    let staging = quote(&format!("{}_staging", store.inner.table));
-    let columns = column_names(store);
     let element_types: Vec<Type> = types
         .iter()
         .map(|ty| match ty.kind() {
@@ -193,15 +196,13 @@ async fn write_copy(
             _ => ty.clone(),
         })
         .collect();
-
-    let tx = client.transaction().await?;
-    tx.batch_execute(&format!(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS {staging} \
-         (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    ))
-    .await?;
-    let sink = tx
-        .copy_in(&format!("COPY {staging} ({columns}) FROM STDIN BINARY"))
+    // One statement: if any row is already stored, the whole COPY fails and nothing is written.
+    let sink = client
+        .copy_in(&format!(
+            "COPY {} ({}) FROM STDIN BINARY",
+            quote(&store.inner.table),
+            column_names(store)
+        ))
         .await?;
     let writer = BinaryCopyInWriter::new(sink, &element_types);
     let mut writer = std::pin::pin!(writer);
@@ -237,18 +238,7 @@ async fn write_copy(
         }
         writer.as_mut().write(&values).await?;
     }
-    writer.finish().await?;
-    let inserted = tx
-        .execute(
-            &format!(
-                "INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} \
-                 ON CONFLICT (id, received_at) DO NOTHING"
-            ),
-            &[],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(inserted)
+    Ok(writer.finish().await?)
 }
 
 /// A batch, column by column, ready to be sent as arrays or COPY rows.

@@ -37,19 +37,21 @@ impl<T> MakeTls for T where
 {
 }
 
-/// How a [`PostgresSink`] writes a batch. Both are idempotent: a report already stored is
-/// skipped, so a retried batch never duplicates rows.
+/// How a [`PostgresSink`] writes a batch. With both, a report already stored is skipped, so a
+/// retried batch never duplicates rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum WriteMethod {
-    /// One `INSERT ... SELECT FROM unnest($1, $2, ...) ON CONFLICT DO NOTHING` with one array
-    /// parameter per column: one round trip per batch, however large. The default, as it
-    /// measured faster (see `benches/postgres_ingest.rs`).
+    /// A binary `COPY` straight into the table, the fastest way into Postgres. When a report
+    /// of the batch is already stored (a retry whose first attempt committed), the `COPY`
+    /// fails as a whole, writing nothing, and the batch is written again the
+    /// [`Unnest`](Self::Unnest) way. The default, as it measured fastest (see
+    /// `benches/postgres_ingest.rs`).
     #[default]
-    Unnest,
-    /// A binary `COPY` into a temporary staging table, then `INSERT ... SELECT ... ON CONFLICT
-    /// DO NOTHING` from it, in one transaction.
     Copy,
+    /// One `INSERT ... SELECT FROM unnest($1, $2, ...) ON CONFLICT DO NOTHING` with one array
+    /// parameter per column: a single statement and round trip per batch, however large.
+    Unnest,
 }
 
 /// A Postgres table of reports: its schema, the sink that fills it, and the queries that
@@ -205,7 +207,7 @@ impl<Tls: MakeTls> PostgresStore<Tls> {
         self.with(|inner| inner.partitions_ahead = days)
     }
 
-    /// How the sink writes batches (default [`WriteMethod::Unnest`]).
+    /// How the sink writes batches (default [`WriteMethod::Copy`]).
     #[must_use]
     pub fn write_method(self, method: WriteMethod) -> Self {
         self.with(|inner| inner.method = method)
