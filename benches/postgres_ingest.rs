@@ -200,7 +200,8 @@ impl Setup {
             let pool = db.pool().await;
             let unnest = PostgresStore::new(pool.clone())
                 .table("via_unnest")
-                .unwrap();
+                .unwrap()
+                .write_method(WriteMethod::Unnest);
             let copy = PostgresStore::new(pool.clone())
                 .table("via_copy")
                 .unwrap()
