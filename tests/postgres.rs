@@ -532,6 +532,23 @@ async fn a_retried_batch_is_not_duplicated() {
         assert_eq!(sink.write(&batch).await.unwrap(), 0);
         sink.send(&batch).await.unwrap();
         assert_eq!(count(&db, "csp_reports").await, 100, "{method:?}");
+
+        // A batch that is half old, half new: only the new half is written.
+        let overlapping: ReportBatch = batch
+            .iter()
+            .skip(50)
+            .cloned()
+            .chain((0..50).map(|i| {
+                report_at(
+                    Timestamp::now(),
+                    &format!("https://b.example/{i}"),
+                    "img-src",
+                    "data",
+                )
+            }))
+            .collect();
+        assert_eq!(sink.write(&overlapping).await.unwrap(), 50, "{method:?}");
+        assert_eq!(count(&db, "csp_reports").await, 150, "{method:?}");
     }
 }
 
@@ -853,6 +870,7 @@ async fn send_with_retries(sink: &impl ReportSink, batch: &ReportBatch) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_loses_and_duplicates_nothing() {
+    // A server of its own even when DATABASE_URL is set: this test stops and starts it.
     let server = std::sync::Arc::new(
         tokio::task::spawn_blocking(Server::dedicated)
             .await
