@@ -3,7 +3,7 @@
 //! A [`PostgresStore`] owns one table. [`migrate`](PostgresStore::migrate) creates or
 //! upgrades it; [`sink`](PostgresStore::sink) gives the [`PostgresSink`] that writes every
 //! report, valid or not (the raw item kept as `jsonb`, or as text when it is not JSON), one
-//! round trip per batch; [`summary`](PostgresStore::summary) and
+//! statement per batch; [`summary`](PostgresStore::summary) and
 //! [`delete_older_than`](PostgresStore::delete_older_than) read and prune it.
 //!
 //! ```no_run

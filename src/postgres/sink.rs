@@ -16,15 +16,23 @@ use crate::sink::{ReportBatch, ReportSink, SinkError};
 
 /// Writes every report it receives into the store's table, valid or not.
 ///
-/// A batch is written in one statement and one round trip; a report already stored (a batch
+/// A batch is written in one statement (see [`WriteMethod`]); a report already stored (a batch
 /// retried after its first attempt committed) is skipped, so retries never duplicate rows.
 /// Connection failures are [transient](SinkError::transient): the dispatcher keeps the batch
 /// and offers it again with backoff.
 ///
 /// Made by [`PostgresStore::sink`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresSink<Tls: MakeTls = tokio_postgres::NoTls> {
     pub(crate) store: PostgresStore<Tls>,
+}
+
+impl<Tls: MakeTls> std::fmt::Debug for PostgresSink<Tls> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSink")
+            .field("store", &self.store)
+            .finish()
+    }
 }
 
 impl<Tls: MakeTls> PostgresSink<Tls> {
