@@ -254,8 +254,8 @@ impl ReportId {
     /// different processes collide with negligible probability.
     pub fn generate() -> Self {
         use std::hash::{BuildHasher, Hasher};
-        use std::sync::OnceLock;
         use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::OnceLock;
 
         static START: OnceLock<u64> = OnceLock::new();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -322,13 +322,7 @@ impl Fingerprint {
                     .or(report.violated_directive.as_deref())
                     .unwrap_or_default(),
             );
-            hash.part(
-                report
-                    .blocked_uri
-                    .as_deref()
-                    .map(blocked_origin)
-                    .unwrap_or_default(),
-            );
+            hash.part(report.blocked_uri.as_deref().map(blocked_origin).unwrap_or_default());
         } else {
             hash.part(&report.report_type);
         }

@@ -48,10 +48,7 @@ impl MemorySink {
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         // A panic while holding the lock cannot leave the store half-written.
-        self.shared
-            .reports
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shared.reports.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The reports kept, oldest first.

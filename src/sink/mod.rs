@@ -33,7 +33,7 @@ mod tracing;
 
 pub use batch::ReportBatch;
 pub use error::SinkError;
-pub use func::{SinkFn, sink_fn};
+pub use func::{sink_fn, SinkFn};
 pub use memory::MemorySink;
 pub use tracing::TracingSink;
 

@@ -94,11 +94,7 @@ impl TracingSink {
             // Invalid reports carry what was sent, so it can be read in the log.
             (!valid).then_some(&report.raw as &dyn Value),
         ];
-        let fields = self
-            .callsite
-            .fields
-            .get()
-            .expect("fields are set with the metadata");
+        let fields = self.callsite.fields.get().expect("fields are set with the metadata");
         let pairs: [(&Field, Option<&dyn Value>); FIELD_NAMES.len()] =
             std::array::from_fn(|i| (&fields[i], values[i]));
         Event::dispatch(meta, &meta.fields().value_set(&pairs));
@@ -211,8 +207,6 @@ impl Callsite for ReportCallsite {
     fn set_interest(&self, _interest: Interest) {}
 
     fn metadata(&self) -> &Metadata<'_> {
-        self.meta
-            .get()
-            .expect("metadata is set before registration")
+        self.meta.get().expect("metadata is set before registration")
     }
 }
