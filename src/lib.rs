@@ -12,6 +12,9 @@ mod future;
 mod handle;
 mod layer;
 pub mod parse;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 pub mod rate_limit;
 mod receive;
 pub mod report;

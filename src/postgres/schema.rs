@@ -1,0 +1,297 @@
+//! The table's shape and its versioned migrations.
+
+use jiff::{SignedDuration, Timestamp};
+use tokio_postgres::GenericClient;
+
+use super::StoreError;
+use crate::ConfigError;
+
+/// Every migration and partition change runs under this advisory lock, so two processes that
+/// migrate at once take turns instead of racing on the catalog.
+pub(crate) const LOCK_KEY: i64 = 0x6373_705f_7265_7073;
+
+/// Where applied migration versions are recorded, one row per table and version.
+pub(crate) const MIGRATIONS_TABLE: &str = "tower_csp_reports_migrations";
+
+/// Room left after the table name for the suffixes of index and partition names
+/// (`_received_at_idx`, `_p20261123`) within Postgres' 63-byte identifier limit.
+pub(crate) const MAX_TABLE_LEN: usize = 46;
+
+/// The built-in columns written for every report, in write order.
+pub(crate) const COLUMNS: &[(&str, &str)] = &[
+    ("id", "uuid"),
+    ("received_at", "timestamptz"),
+    ("age_ms", "bigint"),
+    ("format", "text"),
+    ("report_type", "text"),
+    ("invalid_reason", "text"),
+    ("raw_json", "jsonb"),
+    ("raw_text", "text"),
+    ("user_agent", "text"),
+    ("client_ip", "inet"),
+    ("url", "text"),
+    ("document_uri", "text"),
+    ("referrer", "text"),
+    ("blocked_uri", "text"),
+    ("effective_directive", "text"),
+    ("violated_directive", "text"),
+    ("original_policy", "text"),
+    ("disposition", "text"),
+    ("status_code", "integer"),
+    ("script_sample", "text"),
+    ("source_file", "text"),
+    ("line_number", "bigint"),
+    ("column_number", "bigint"),
+    ("fingerprint", "bigint"),
+];
+
+/// Column names a custom column may not take.
+pub(crate) fn is_reserved(name: &str) -> bool {
+    name == "valid" || COLUMNS.iter().any(|(column, _)| *column == name)
+}
+
+/// Checks a plain SQL identifier: ASCII letters, digits and `_`, not starting with a digit.
+pub(crate) fn identifier(name: String) -> Result<String, ConfigError> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63;
+    if valid {
+        Ok(name)
+    } else {
+        Err(ConfigError::InvalidIdentifier { name })
+    }
+}
+
+/// A validated identifier, quoted so that its case is kept.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// The migrations, oldest first; the version of each is its position plus one.
+fn migrations(table: &str, partitioned: bool) -> Vec<String> {
+    let t = quote(table);
+    let columns: String = COLUMNS
+        .iter()
+        .map(|(name, ty)| {
+            let not_null = matches!(*name, "id" | "received_at" | "format" | "report_type");
+            format!(
+                "    {name} {ty}{},\n",
+                if not_null { " NOT NULL" } else { "" }
+            )
+        })
+        .collect();
+    let partition = if partitioned {
+        " PARTITION BY RANGE (received_at)"
+    } else {
+        ""
+    };
+    vec![format!(
+        "CREATE TABLE {t} (\n{columns}    \
+             valid boolean GENERATED ALWAYS AS (invalid_reason IS NULL) STORED,\n    \
+             PRIMARY KEY (id, received_at)\n){partition};\n\
+         CREATE INDEX {idx} ON {t} (received_at);",
+        idx = quote(&format!("{table}_received_at_idx")),
+    )]
+}
+
+/// Creates or upgrades the table, under the advisory lock, in one transaction.
+pub(crate) async fn migrate(
+    client: &mut tokio_postgres::Client,
+    table: &str,
+    partitioned: bool,
+    custom: &[super::CustomColumn],
+) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await?;
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (
+             table_name text NOT NULL,
+             version integer NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now(),
+             PRIMARY KEY (table_name, version)
+         )"
+    ))
+    .await?;
+    let applied: i32 = tx
+        .query_one(
+            &format!(
+                "SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE} WHERE table_name = $1"
+            ),
+            &[&table],
+        )
+        .await?
+        .get(0);
+    let pending = migrations(table, partitioned);
+    for (version, sql) in (1..)
+        .zip(&pending)
+        .skip(usize::try_from(applied).unwrap_or(0))
+    {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            &format!("INSERT INTO {MIGRATIONS_TABLE} (table_name, version) VALUES ($1, $2)"),
+            &[&table, &version],
+        )
+        .await?;
+    }
+
+    let kind: Option<i8> = tx
+        .query_one(
+            "SELECT relkind::\"char\" FROM pg_class WHERE oid = to_regclass($1)",
+            &[&quote(table)],
+        )
+        .await?
+        .get(0);
+    let is_partitioned = kind == Some(b'p' as i8);
+    if is_partitioned != partitioned {
+        return Err(StoreError::Schema {
+            reason: format!(
+                "table {table} is {}partitioned, but the store is configured {}",
+                if is_partitioned { "" } else { "not " },
+                if partitioned {
+                    "with daily partitions"
+                } else {
+                    "without partitions"
+                },
+            ),
+        });
+    }
+
+    for column in custom {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}",
+            quote(table),
+            quote(column.name()),
+            column.sql_type()
+        ))
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+const DAY: i64 = 86_400;
+
+/// The UTC day a timestamp falls in, as days since the Unix epoch.
+pub(crate) fn day_of(ts: Timestamp) -> i64 {
+    ts.as_second().div_euclid(DAY)
+}
+
+/// Midnight UTC at the start of a day.
+pub(crate) fn day_start(day: i64) -> Timestamp {
+    Timestamp::from_second(day.saturating_mul(DAY)).unwrap_or(Timestamp::MAX)
+}
+
+/// The name of a table's partition for one day: `{table}_pYYYYMMDD`.
+pub(crate) fn partition_name(table: &str, day: i64) -> String {
+    format!("{table}_p{}", day_start(day).strftime("%Y%m%d"))
+}
+
+/// The day a partition covers, from its name.
+pub(crate) fn partition_day(table: &str, name: &str) -> Option<i64> {
+    let digits = name.strip_prefix(table)?.strip_prefix("_p")?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let date = jiff::civil::Date::strptime("%Y%m%d", digits).ok()?;
+    let ts = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+    Some(day_of(ts))
+}
+
+/// Creates the partitions for the given days that do not exist yet, under the advisory lock.
+pub(crate) async fn create_partitions(
+    client: &mut tokio_postgres::Client,
+    table: &str,
+    days: impl IntoIterator<Item = i64>,
+) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await?;
+    let mut sql = String::new();
+    for day in days {
+        let from = day_start(day);
+        let to = from
+            .saturating_add(SignedDuration::from_secs(DAY))
+            .unwrap_or(Timestamp::MAX);
+        sql.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ('{from}') TO ('{to}');\n",
+            quote(&partition_name(table, day)),
+            quote(table),
+        ));
+    }
+    if !sql.is_empty() {
+        tx.batch_execute(&sql).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The days of the existing partitions of a table.
+pub(crate) async fn partitions(
+    client: &impl GenericClient,
+    table: &str,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = to_regclass($1)",
+            &[&quote(table)],
+        )
+        .await?;
+    let mut days: Vec<(i64, String)> = rows
+        .iter()
+        .filter_map(|row| {
+            let name: String = row.get(0);
+            partition_day(table, &name).map(|day| (day, name))
+        })
+        .collect();
+    days.sort();
+    Ok(days)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        for (name, ok) in [
+            ("csp_reports", true),
+            ("_x1", true),
+            ("CspReports", true),
+            ("", false),
+            ("1abc", false),
+            ("a-b", false),
+            ("a b", false),
+            ("a\"b", false),
+            ("reports;drop", false),
+            ("é", false),
+        ] {
+            assert_eq!(identifier(name.to_owned()).is_ok(), ok, "{name:?}");
+        }
+        assert!(identifier("a".repeat(63)).is_ok());
+        assert!(identifier("a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn partition_names_round_trip() {
+        let ts: Timestamp = "2026-11-23T23:59:59.999Z".parse().unwrap();
+        let day = day_of(ts);
+        assert_eq!(partition_name("csp", day), "csp_p20261123");
+        assert_eq!(partition_day("csp", "csp_p20261123"), Some(day));
+        assert_eq!(day_start(day).to_string(), "2026-11-23T00:00:00Z");
+        let before: Timestamp = "1969-12-31T23:00:00Z".parse().unwrap();
+        assert_eq!(partition_name("t", day_of(before)), "t_p19691231");
+        for other in [
+            "csp_p2026112",
+            "csp_x20261123",
+            "other_p20261123",
+            "csp_p2026112x",
+        ] {
+            assert_eq!(partition_day("csp", other), None, "{other}");
+        }
+    }
+}

@@ -1,0 +1,943 @@
+//! The Postgres store against a real server (see `support/postgres.rs`).
+#![cfg(feature = "postgres")]
+
+#[path = "support/postgres.rs"]
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use support::{Server, TestDb};
+use tower_csp_reports::postgres::bb8::Pool;
+use tower_csp_reports::postgres::bb8_postgres::PostgresConnectionManager;
+use tower_csp_reports::postgres::tokio_postgres::NoTls;
+use tower_csp_reports::postgres::{
+    Count, CustomColumn, PostgresStore, StoreError, Summary, WriteMethod,
+};
+use tower_csp_reports::{ConfigError, Fingerprint, Report, ReportBatch, ReportSink, WireFormat};
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn report_at(at: Timestamp, document: &str, directive: &str, blocked: &str) -> Report {
+    let mut report = Report::csp(document, directive, blocked);
+    report.received_at = at;
+    report
+}
+
+fn invalid_at(at: Timestamp, raw: &str, reason: &str) -> Report {
+    let mut report = Report::csp("https://x.example/", "img-src", "data");
+    report.received_at = at;
+    report.format = WireFormat::Unparsed;
+    report.raw = raw.to_owned();
+    report.invalid_reason = Some(reason.to_owned());
+    report.document_uri = None;
+    report.effective_directive = None;
+    report.violated_directive = None;
+    report.blocked_uri = None;
+    report.fingerprint = Fingerprint::of(&report);
+    report
+}
+
+async fn store(db: &TestDb) -> PostgresStore {
+    let store = PostgresStore::new(db.pool().await);
+    store.migrate().await.unwrap();
+    store
+}
+
+async fn count(db: &TestDb, table: &str) -> i64 {
+    db.client()
+        .await
+        .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn partitions(db: &TestDb, table: &str) -> Vec<String> {
+    let rows = db
+        .client()
+        .await
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = to_regclass($1) ORDER BY 1",
+            &[&format!("\"{table}\"")],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+#[tokio::test]
+async fn migrations_run_twice_and_concurrently() {
+    let db = TestDb::new().await;
+    let store = PostgresStore::new(db.pool().await);
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+
+    // Four processes migrating two tables at once, one partitioned.
+    let plain = store.clone().table("plain").unwrap();
+    let daily = store.clone().table("daily").unwrap().partition_by_day(true);
+    let runs = (0..8).map(|i| {
+        let store = if i % 2 == 0 {
+            plain.clone()
+        } else {
+            daily.clone()
+        };
+        let pool = async move {
+            // Each run on a pool of its own, like separate processes.
+            let own = PostgresStore::new(TestDbPool::of(&store).await);
+            let own = own.table(store.table_name()).unwrap();
+            let own = if store.table_name() == "daily" {
+                own.partition_by_day(true)
+            } else {
+                own
+            };
+            own.migrate().await
+        };
+        tokio::spawn(pool)
+    });
+    for run in runs.collect::<Vec<_>>() {
+        run.await.unwrap().unwrap();
+    }
+
+    let client = db.client().await;
+    let versions: Vec<(String, i32)> = client
+        .query(
+            "SELECT table_name, version FROM tower_csp_reports_migrations ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("csp_reports".to_owned(), 1),
+            ("daily".to_owned(), 1),
+            ("plain".to_owned(), 1)
+        ]
+    );
+    let today = Timestamp::now().strftime("daily_p%Y%m%d").to_string();
+    let daily_partitions = partitions(&db, "daily").await;
+    assert!(daily_partitions.contains(&today), "{daily_partitions:?}");
+    assert_eq!(
+        daily_partitions.len(),
+        9,
+        "yesterday, today and 7 days ahead"
+    );
+
+    // The other partitioning on an existing table is refused, not silently ignored.
+    let err = plain
+        .clone()
+        .partition_by_day(true)
+        .migrate()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Schema { .. }), "{err}");
+    assert!(!err.is_transient());
+}
+
+/// A pool of its own on the same database as a store.
+struct TestDbPool;
+
+impl TestDbPool {
+    async fn of(store: &PostgresStore) -> Pool<PostgresConnectionManager<NoTls>> {
+        let conn = store.pool().get().await.unwrap();
+        let dbname: String = conn
+            .query_one("SELECT current_database()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        drop(conn);
+        let mut config = match std::env::var("DATABASE_URL") {
+            Ok(url) => url.parse().unwrap(),
+            Err(_) => Server::shared().config("postgres"),
+        };
+        config.dbname(&dbname);
+        Pool::builder()
+            .max_size(1)
+            .build(PostgresConnectionManager::new(config, NoTls))
+            .await
+            .unwrap()
+    }
+}
+
+fn full_report() -> Report {
+    let mut r = Report::csp(
+        "https://shop.example/cart?id=7#pay",
+        "script-src-elem",
+        "https://cdn.evil.example/x.js",
+    );
+    r.received_at = ts("2026-11-23T10:11:12.123456Z");
+    r.age_ms = Some(1234);
+    r.format = WireFormat::ReportingApi;
+    r.raw = r#"{"type":"csp-violation","age":1234,"body":{"documentURL":"https://shop.example/cart?id=7#pay","blockedURL":"https://cdn.evil.example/x.js"}}"#.to_owned();
+    r.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/149.0".to_owned());
+    r.client_ip = Some("2001:db8::7".parse().unwrap());
+    r.url = Some("https://shop.example/cart?id=7".to_owned());
+    r.referrer = Some("https://search.example/?q=shoes".to_owned());
+    r.violated_directive = Some("script-src".to_owned());
+    r.original_policy = Some("default-src 'self'; report-to csp".to_owned());
+    r.disposition = Some("enforce".to_owned());
+    r.status_code = Some(65535);
+    r.script_sample = Some("alert('é ✓')".to_owned());
+    r.source_file = Some("https://shop.example/app.js".to_owned());
+    r.line_number = Some(u32::MAX);
+    r.column_number = Some(17);
+    // The high bit set: stored in a signed bigint, it must come back the same.
+    r.fingerprint = Fingerprint(0xfedc_ba98_7654_3210);
+    r
+}
+
+async fn assert_round_trip(method: WriteMethod) {
+    let db = TestDb::new().await;
+    let store = store(&db).await.write_method(method);
+    let report = full_report();
+    store
+        .sink()
+        .send(&ReportBatch::from(vec![report.clone()]))
+        .await
+        .unwrap();
+
+    let row = db
+        .client()
+        .await
+        .query_one(
+            "SELECT id::text, received_at, age_ms, format, report_type, invalid_reason, valid, \
+                 raw_json, raw_text, user_agent, host(client_ip), url, document_uri, referrer, \
+                 blocked_uri, effective_directive, violated_directive, original_policy, \
+                 disposition, status_code, script_sample, source_file, line_number, \
+                 column_number, fingerprint FROM csp_reports",
+            &[],
+        )
+        .await
+        .unwrap();
+    let text = |i: usize| row.get::<_, Option<String>>(i);
+    assert_eq!(row.get::<_, String>(0), report.id.to_string());
+    assert_eq!(row.get::<_, Timestamp>(1), report.received_at);
+    assert_eq!(row.get::<_, Option<i64>>(2), Some(1234));
+    assert_eq!(
+        WireFormat::from_name(&row.get::<_, String>(3)),
+        Some(report.format)
+    );
+    assert_eq!(row.get::<_, String>(4), "csp-violation");
+    assert_eq!(text(5), None);
+    assert!(row.get::<_, bool>(6));
+    assert_eq!(
+        row.get::<_, Option<serde_json::Value>>(7),
+        Some(serde_json::from_str(&report.raw).unwrap())
+    );
+    assert_eq!(text(8), None);
+    assert_eq!(text(9), report.user_agent);
+    assert_eq!(text(10).as_deref(), Some("2001:db8::7"));
+    assert_eq!(text(11), report.url);
+    assert_eq!(text(12), report.document_uri);
+    assert_eq!(text(13), report.referrer);
+    assert_eq!(text(14), report.blocked_uri);
+    assert_eq!(text(15), report.effective_directive);
+    assert_eq!(text(16), report.violated_directive);
+    assert_eq!(text(17), report.original_policy);
+    assert_eq!(text(18), report.disposition);
+    assert_eq!(row.get::<_, Option<i32>>(19), Some(65535));
+    assert_eq!(text(20), report.script_sample);
+    assert_eq!(text(21), report.source_file);
+    assert_eq!(row.get::<_, Option<i64>>(22), Some(i64::from(u32::MAX)));
+    assert_eq!(row.get::<_, Option<i64>>(23), Some(17));
+    assert_eq!(row.get::<_, i64>(24) as u64, report.fingerprint.0);
+}
+
+#[tokio::test]
+async fn every_field_round_trips_with_unnest() {
+    assert_round_trip(WriteMethod::Unnest).await;
+}
+
+#[tokio::test]
+async fn every_field_round_trips_with_copy() {
+    assert_round_trip(WriteMethod::Copy).await;
+}
+
+#[tokio::test]
+async fn empty_fields_are_null() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    let mut report = Report::csp("https://a.example/", "img-src", "data");
+    report.document_uri = None;
+    report.effective_directive = None;
+    report.violated_directive = None;
+    report.blocked_uri = None;
+    store.sink().send(&vec![report].into()).await.unwrap();
+    let row = db
+        .client()
+        .await
+        .query_one(
+            "SELECT num_nulls(age_ms, invalid_reason, raw_text, user_agent, client_ip, url, \
+             document_uri, referrer, blocked_uri, effective_directive, violated_directive, \
+             original_policy, disposition, status_code, script_sample, source_file, \
+             line_number, column_number) FROM csp_reports",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 18);
+}
+
+#[tokio::test]
+async fn invalid_reports_are_stored_with_their_raw_text() {
+    for method in [WriteMethod::Unnest, WriteMethod::Copy] {
+        let db = TestDb::new().await;
+        let store = store(&db).await.write_method(method);
+        let at = ts("2026-11-23T08:00:00Z");
+        let unparsed = invalid_at(at, "not json {{{ \0 nul", "body is not JSON");
+        // A report the parser took for JSON but jsonb refuses: kept as text, the batch intact.
+        let mut nul_escape = report_at(at, "https://b.example/", "img-src", "data");
+        nul_escape.raw = r#"{"csp-report":{"blocked-uri":"a\u0000b"}}"#.to_owned();
+        let mut broken = report_at(at, "https://c.example/", "img-src", "data");
+        broken.raw = "{\"csp-report\": ".to_owned();
+        let good = report_at(at, "https://d.example/", "img-src", "data");
+        store
+            .sink()
+            .send(
+                &vec![
+                    unparsed.clone(),
+                    nul_escape.clone(),
+                    broken.clone(),
+                    good.clone(),
+                ]
+                .into(),
+            )
+            .await
+            .unwrap();
+
+        let rows = db
+            .client()
+            .await
+            .query(
+                "SELECT id::text, valid, invalid_reason, raw_text, raw_json IS NOT NULL \
+                 FROM csp_reports",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 4, "{method:?}");
+        for row in rows {
+            let id: String = row.get(0);
+            let (valid, reason, raw_text, is_json): (bool, Option<String>, Option<String>, bool) =
+                (row.get(1), row.get(2), row.get(3), row.get(4));
+            if id == unparsed.id.to_string() {
+                assert!(!valid);
+                assert_eq!(reason.as_deref(), Some("body is not JSON"));
+                assert_eq!(raw_text.as_deref(), Some("not json {{{ \u{fffd} nul"));
+                assert!(!is_json);
+            } else if id == nul_escape.id.to_string() {
+                assert_eq!(raw_text.as_deref(), Some(nul_escape.raw.as_str()));
+            } else if id == broken.id.to_string() {
+                assert_eq!(raw_text.as_deref(), Some(broken.raw.as_str()));
+            } else {
+                assert_eq!(id, good.id.to_string());
+                assert!(valid && is_json && raw_text.is_none());
+            }
+        }
+
+        let summary = store
+            .summary(at, at + SignedDuration::from_secs(1), 10)
+            .await
+            .unwrap();
+        assert_eq!((summary.total, summary.valid, summary.invalid), (4, 3, 1));
+        assert_eq!(summary.invalid_reports.len(), 1);
+        assert_eq!(summary.invalid_reports[0].id, unparsed.id.to_string());
+        assert_eq!(summary.invalid_reports[0].raw, "not json {{{ \u{fffd} nul");
+        assert_eq!(
+            summary.invalid_reports[0].reason.as_deref(),
+            Some("body is not JSON")
+        );
+    }
+}
+
+#[tokio::test]
+async fn custom_table_and_columns() {
+    let db = TestDb::new().await;
+    let host = CustomColumn::new("document_host", "varchar(255)", |r: &Report| {
+        let host = r
+            .document()
+            .and_then(|uri| uri.split("://").nth(1))
+            .and_then(|rest| rest.split(['/', '?', '#']).next())
+            .map(str::to_owned);
+        Box::new(host)
+    })
+    .unwrap();
+    let ipv6 = CustomColumn::new("from_ipv6", "boolean", |r: &Report| {
+        Box::new(r.client_ip.map(|ip| ip.is_ipv6()))
+    })
+    .unwrap();
+    let line = CustomColumn::new("Line_Plus_One", "integer", |r: &Report| {
+        Box::new(
+            r.line_number
+                .map(|l| i32::try_from(l).unwrap_or(i32::MAX).saturating_add(1)),
+        )
+    })
+    .unwrap();
+    let store = PostgresStore::new(db.pool().await)
+        .table("AppViolations")
+        .unwrap()
+        .column(host)
+        .unwrap()
+        .column(ipv6)
+        .unwrap()
+        .column(line.clone())
+        .unwrap()
+        .partition_by_day(true);
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+
+    for method in [WriteMethod::Unnest, WriteMethod::Copy] {
+        let store = store.clone().write_method(method);
+        let mut a = report_at(
+            Timestamp::now(),
+            "https://a.example:8443/p?q",
+            "img-src",
+            "data",
+        );
+        a.client_ip = Some("::1".parse().unwrap());
+        a.line_number = Some(41);
+        let b = report_at(Timestamp::now(), "https://b.example", "img-src", "data");
+        store
+            .sink()
+            .send(&vec![a.clone(), b.clone()].into())
+            .await
+            .unwrap();
+
+        let client = db.client().await;
+        let row = client
+            .query_one(
+                "SELECT document_host, from_ipv6, \"Line_Plus_One\" FROM \"AppViolations\" \
+                 WHERE id = $1::text::uuid",
+                &[&a.id.to_string()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            row.get::<_, Option<String>>(0).as_deref(),
+            Some("a.example:8443")
+        );
+        assert_eq!(row.get::<_, Option<bool>>(1), Some(true));
+        assert_eq!(row.get::<_, Option<i32>>(2), Some(42));
+        let row = client
+            .query_one(
+                "SELECT document_host, from_ipv6, \"Line_Plus_One\" FROM \"AppViolations\" \
+                 WHERE id = $1::text::uuid",
+                &[&b.id.to_string()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            row.get::<_, Option<String>>(0).as_deref(),
+            Some("b.example")
+        );
+        assert_eq!(row.get::<_, Option<bool>>(1), None);
+        assert_eq!(row.get::<_, Option<i32>>(2), None);
+    }
+    assert_eq!(count(&db, "AppViolations").await, 4);
+    let default_table: Option<String> = db
+        .client()
+        .await
+        .query_one("SELECT to_regclass('csp_reports')::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(default_table, None, "the default table is not created");
+
+    // Settings that cannot work are refused when the store is built.
+    for bad in ["", "1st", "drop table", "a\"b", "x;y"] {
+        assert!(matches!(
+            PostgresStore::new(db.pool().await).table(bad),
+            Err(ConfigError::InvalidIdentifier { .. })
+        ));
+    }
+    assert!(
+        PostgresStore::new(db.pool().await)
+            .table("t".repeat(47))
+            .is_err()
+    );
+    let taken = CustomColumn::new("blocked_uri", "text", |_| Box::new(None::<String>)).unwrap();
+    assert!(PostgresStore::new(db.pool().await).column(taken).is_err());
+    let twice = PostgresStore::new(db.pool().await)
+        .column(line.clone())
+        .unwrap();
+    assert!(twice.column(line).is_err());
+}
+
+#[tokio::test]
+async fn a_batch_is_one_statement() {
+    let db = TestDb::new().await;
+    for method in [WriteMethod::Unnest, WriteMethod::Copy] {
+        let store = store(&db).await.write_method(method);
+        let sink = store.sink();
+        for _ in 0..3 {
+            let batch: ReportBatch = (0..1000)
+                .map(|i| {
+                    report_at(
+                        Timestamp::now(),
+                        &format!("https://a.example/{i}"),
+                        "img-src",
+                        "data",
+                    )
+                })
+                .collect();
+            sink.send(&batch).await.unwrap();
+        }
+    }
+    // Every row of a batch was written by the same transaction, and there is one per batch.
+    let row = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*), count(DISTINCT xmin::text) FROM csp_reports",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (6000, 6));
+}
+
+#[tokio::test]
+async fn a_retried_batch_is_not_duplicated() {
+    for (method, partitioned) in [
+        (WriteMethod::Unnest, false),
+        (WriteMethod::Copy, false),
+        (WriteMethod::Unnest, true),
+        (WriteMethod::Copy, true),
+    ] {
+        let db = TestDb::new().await;
+        let store = PostgresStore::new(db.pool().await)
+            .partition_by_day(partitioned)
+            .write_method(method);
+        store.migrate().await.unwrap();
+        let batch: ReportBatch = (0..100)
+            .map(|i| {
+                report_at(
+                    Timestamp::now(),
+                    &format!("https://a.example/{i}"),
+                    "img-src",
+                    "data",
+                )
+            })
+            .collect();
+        let sink = store.sink();
+        assert_eq!(sink.write(&batch).await.unwrap(), 100);
+        assert_eq!(sink.write(&batch).await.unwrap(), 0);
+        sink.send(&batch).await.unwrap();
+        assert_eq!(count(&db, "csp_reports").await, 100, "{method:?}");
+
+        // A batch that is half old, half new: only the new half is written.
+        let overlapping: ReportBatch = batch
+            .iter()
+            .skip(50)
+            .cloned()
+            .chain((0..50).map(|i| {
+                report_at(
+                    Timestamp::now(),
+                    &format!("https://b.example/{i}"),
+                    "img-src",
+                    "data",
+                )
+            }))
+            .collect();
+        assert_eq!(sink.write(&overlapping).await.unwrap(), 50, "{method:?}");
+        assert_eq!(count(&db, "csp_reports").await, 150, "{method:?}");
+    }
+}
+
+/// A seeded day whose figures are counted by hand below.
+fn seeded(day: Timestamp) -> Vec<Report> {
+    let at = |minutes: i64| day + SignedDuration::from_mins(minutes);
+    let mut reports = Vec::new();
+    // shop.example/cart: 4 reports (queries and fragments grouped), 3 of them blocking evil.js.
+    for (m, doc) in [
+        (1, "https://shop.example/cart?id=1"),
+        (2, "https://shop.example/cart?id=2#x"),
+        (3, "https://shop.example/cart#top"),
+    ] {
+        reports.push(report_at(
+            at(m),
+            doc,
+            "script-src-elem",
+            "https://cdn.evil.example/evil.js",
+        ));
+    }
+    reports.push(report_at(
+        at(4),
+        "https://shop.example/cart",
+        "img-src",
+        "data",
+    ));
+    // shop.example/: 3 reports, 2 inline and 1 data.
+    reports.push(report_at(
+        at(5),
+        "https://shop.example/",
+        "script-src-elem",
+        "inline",
+    ));
+    reports.push(report_at(
+        at(6),
+        "https://shop.example/?utm=1",
+        "script-src-elem",
+        "inline",
+    ));
+    reports.push(report_at(at(7), "https://shop.example/", "img-src", "data"));
+    // blog.example/post: 1 report, reported through the Reporting API `url` only.
+    let mut api = report_at(
+        at(8),
+        "https://blog.example/post?p=9",
+        "style-src-elem",
+        "inline",
+    );
+    api.url = api.document_uri.take();
+    api.fingerprint = Fingerprint::of(&api);
+    reports.push(api);
+    // Not a CSP violation: counted in the totals, not in the top lists.
+    let mut deprecation = report_at(at(9), "https://shop.example/old", "img-src", "data");
+    deprecation.report_type = "deprecation".to_owned();
+    deprecation.effective_directive = None;
+    deprecation.violated_directive = None;
+    deprecation.blocked_uri = None;
+    reports.push(deprecation);
+    // Two invalid ones.
+    reports.push(invalid_at(at(10), "garbage one", "not JSON"));
+    reports.push(invalid_at(at(11), "[1, 2", "truncated"));
+    reports
+}
+
+#[tokio::test]
+async fn summary_figures_match_a_hand_count() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    let day = ts("2026-11-22T00:00:00Z");
+    let reports = seeded(day);
+    // Outside the range: the day before and the day after.
+    let before = report_at(
+        day - SignedDuration::from_secs(1),
+        "https://x.example/",
+        "img-src",
+        "data",
+    );
+    let after = report_at(
+        day + SignedDuration::from_hours(24),
+        "https://x.example/",
+        "img-src",
+        "data",
+    );
+    let mut all = reports.clone();
+    all.extend([before, after]);
+    store.sink().send(&all.into()).await.unwrap();
+
+    let summary = store
+        .summary(day, day + SignedDuration::from_hours(24), 10)
+        .await
+        .unwrap();
+    let counts = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
+        pairs.iter().map(|(v, c)| ((*v).to_owned(), *c)).collect()
+    };
+    let got = |list: &[Count]| -> Vec<(String, u64)> {
+        list.iter().map(|c| (c.value.clone(), c.count)).collect()
+    };
+    assert_eq!((summary.total, summary.valid, summary.invalid), (11, 9, 2));
+    assert_eq!(
+        got(&summary.top_sources),
+        counts(&[
+            ("https://shop.example/cart", 4),
+            ("https://shop.example/", 3),
+            ("https://blog.example/post", 1),
+        ])
+    );
+    assert_eq!(
+        got(&summary.top_blocked),
+        counts(&[
+            ("https://cdn.evil.example/evil.js", 3),
+            ("inline", 3),
+            ("data", 2),
+        ])
+    );
+    assert_eq!(
+        got(&summary.top_directives),
+        counts(&[
+            ("script-src-elem", 5),
+            ("img-src", 2),
+            ("style-src-elem", 1)
+        ])
+    );
+    let fingerprints: Vec<(Fingerprint, u64)> = summary
+        .top_fingerprints
+        .iter()
+        .map(|f| (f.fingerprint, f.count))
+        .collect();
+    let fp = |i: usize| reports[i].fingerprint;
+    let mut ones = [fp(3), fp(6), fp(7)];
+    ones.sort();
+    assert_eq!(
+        fingerprints,
+        [
+            (fp(0), 3),
+            (fp(4), 2),
+            (ones[0], 1),
+            (ones[1], 1),
+            (ones[2], 1)
+        ]
+    );
+    let first = &summary.top_fingerprints[0];
+    assert_eq!(first.directive.as_deref(), Some("script-src-elem"));
+    assert_eq!(
+        first.blocked_uri.as_deref(),
+        Some("https://cdn.evil.example/evil.js")
+    );
+    assert_eq!(first.source.as_deref(), Some("https://shop.example/cart"));
+    let invalid: Vec<(&str, Option<&str>)> = summary
+        .invalid_reports
+        .iter()
+        .map(|r| (r.raw.as_str(), r.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        invalid,
+        [
+            ("garbage one", Some("not JSON")),
+            ("[1, 2", Some("truncated"))
+        ]
+    );
+
+    // `top` cuts every list.
+    let short = store
+        .summary(day, day + SignedDuration::from_hours(24), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        got(&short.top_sources),
+        counts(&[("https://shop.example/cart", 4)])
+    );
+    assert_eq!(short.top_blocked.len(), 1);
+    assert_eq!(short.top_directives.len(), 1);
+    assert_eq!(short.top_fingerprints.len(), 1);
+    assert_eq!(short.invalid_reports.len(), 1);
+    assert_eq!(short.total, 11);
+
+    // It serializes for the command line's JSON output.
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["total"], 11);
+    assert_eq!(
+        json["top_fingerprints"][0]["fingerprint"],
+        fp(0).to_string()
+    );
+    assert_eq!(json["since"], "2026-11-22T00:00:00Z");
+
+    let empty: Summary = store
+        .summary(ts("2020-01-01T00:00:00Z"), ts("2020-01-02T00:00:00Z"), 10)
+        .await
+        .unwrap();
+    assert_eq!((empty.total, empty.top_sources.len()), (0, 0));
+}
+
+#[tokio::test]
+async fn time_ranges_are_half_open() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    let since = ts("2026-11-20T12:00:00Z");
+    let to = ts("2026-11-21T12:00:00Z");
+    let micro = SignedDuration::from_micros(1);
+    let at = [
+        (since - micro, false),
+        (since, true),
+        (since + micro, true),
+        (to - micro, true),
+        (to, false),
+        (to + micro, false),
+    ];
+    let reports: Vec<Report> = at
+        .iter()
+        .map(|(t, _)| report_at(*t, "https://a.example/", "img-src", "data"))
+        .collect();
+    store.sink().send(&reports.clone().into()).await.unwrap();
+    let summary = store.summary(since, to, 10).await.unwrap();
+    assert_eq!(summary.total, 3);
+    assert_eq!(summary.top_sources[0].count, 3);
+    assert_eq!(store.summary(since, since, 10).await.unwrap().total, 0);
+    assert_eq!(store.summary(to, since, 10).await.unwrap().total, 0);
+
+    // Retention's limit is excluded too: what is received exactly at it is kept.
+    assert_eq!(store.delete_older_than(since, true).await.unwrap(), 1);
+    assert_eq!(store.delete_older_than(since, false).await.unwrap(), 1);
+    assert_eq!(count(&db, "csp_reports").await, 5);
+}
+
+#[tokio::test]
+async fn retention_without_partitions() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    let now = Timestamp::now();
+    let days = |d: i64| now - SignedDuration::from_hours(24 * d);
+    let reports: Vec<Report> = [10, 9, 9, 8, 3, 1, 0]
+        .iter()
+        .map(|d| report_at(days(*d), "https://a.example/", "img-src", "data"))
+        .collect();
+    store.sink().send(&reports.into()).await.unwrap();
+    let limit = days(7);
+    assert_eq!(store.delete_older_than(limit, true).await.unwrap(), 4);
+    assert_eq!(
+        count(&db, "csp_reports").await,
+        7,
+        "a dry run deletes nothing"
+    );
+    assert_eq!(store.delete_older_than(limit, false).await.unwrap(), 4);
+    assert_eq!(count(&db, "csp_reports").await, 3);
+    assert_eq!(store.delete_older_than(limit, false).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn retention_with_partitions_drops_whole_days() {
+    let db = TestDb::new().await;
+    let store = PostgresStore::new(db.pool().await)
+        .partition_by_day(true)
+        .partitions_ahead(2);
+    store.migrate().await.unwrap();
+    let at = ts("2026-10-10T00:00:00Z");
+    let h = |hours: i64| at + SignedDuration::from_hours(hours);
+    // Days with no partition yet (far in the past): the sink creates them on demand.
+    let reports: Vec<Report> = [-48, -47, -24, -1, 0, 6, 12, 13, 30]
+        .iter()
+        .map(|hours| report_at(h(*hours), "https://a.example/", "img-src", "data"))
+        .collect();
+    store.sink().send(&reports.clone().into()).await.unwrap();
+    let names = partitions(&db, "csp_reports").await;
+    for day in [
+        "20261008", "20261009", "20261010", "20261011", "20261012", "20261013",
+    ] {
+        assert!(
+            names.contains(&format!("csp_reports_p{day}")),
+            "{day}: {names:?}"
+        );
+    }
+
+    // The limit falls in the middle of 2026-10-10: two days go whole, 2 rows go one by one.
+    let limit = h(12);
+    assert_eq!(store.delete_older_than(limit, true).await.unwrap(), 6);
+    assert_eq!(count(&db, "csp_reports").await, 9);
+    assert_eq!(store.delete_older_than(limit, false).await.unwrap(), 6);
+    assert_eq!(count(&db, "csp_reports").await, 3);
+    let names = partitions(&db, "csp_reports").await;
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with("20261008") || n.ends_with("20261009")),
+        "{names:?}"
+    );
+    assert!(names.contains(&"csp_reports_p20261010".to_owned()));
+
+    // A late report for a dropped day: its partition comes back.
+    let late = report_at(h(-30), "https://a.example/", "img-src", "data");
+    store.sink().send(&vec![late].into()).await.unwrap();
+    assert_eq!(count(&db, "csp_reports").await, 4);
+    // And the same works for a store that did not do the dropping (a cache that went stale).
+    let other = PostgresStore::new(db.pool().await).partition_by_day(true);
+    other.migrate().await.unwrap();
+    other
+        .sink()
+        .send(&vec![report_at(h(1), "https://a.example/", "img-src", "data")].into())
+        .await
+        .unwrap();
+    store.delete_older_than(h(24), false).await.unwrap();
+    let again = report_at(h(2), "https://a.example/", "img-src", "data");
+    other.sink().send(&vec![again].into()).await.unwrap();
+    assert_eq!(count(&db, "csp_reports").await, 2);
+}
+
+/// Sends like the dispatcher: the same batch again after a backoff while the error is transient.
+async fn send_with_retries(sink: &impl ReportSink, batch: &ReportBatch) -> u32 {
+    let mut failures = 0;
+    loop {
+        match sink.send(batch).await {
+            Ok(()) => return failures,
+            Err(e) if e.is_transient() => {
+                failures += 1;
+                assert!(failures < 600, "still failing: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("permanent error: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_loses_and_duplicates_nothing() {
+    // A server of its own even when DATABASE_URL is set: this test stops and starts it.
+    let server = std::sync::Arc::new(
+        tokio::task::spawn_blocking(Server::dedicated)
+            .await
+            .unwrap(),
+    );
+    let db = TestDb::on(server.config("postgres")).await;
+    let pool = Pool::builder()
+        .max_size(4)
+        .connection_timeout(Duration::from_millis(500))
+        .build(PostgresConnectionManager::new(db.config.clone(), NoTls))
+        .await
+        .unwrap();
+    let store = PostgresStore::new(pool).partition_by_day(true);
+    store.migrate().await.unwrap();
+    let sink = store.sink();
+
+    let batches: Vec<ReportBatch> = (0..60)
+        .map(|b| {
+            (0..50)
+                .map(|i| {
+                    report_at(
+                        Timestamp::now(),
+                        &format!("https://a.example/{b}/{i}"),
+                        "img-src",
+                        "data",
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let ids: HashSet<String> = batches
+        .iter()
+        .flat_map(|b| b.iter().map(|r| r.id.to_string()))
+        .collect();
+
+    let restarter = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            tokio::task::spawn_blocking(move || {
+                server.stop();
+                std::thread::sleep(Duration::from_millis(700));
+                server.start();
+            })
+            .await
+            .unwrap();
+        })
+    };
+    let mut failures = 0;
+    for batch in &batches {
+        failures += send_with_retries(&sink, batch).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    restarter.await.unwrap();
+    assert!(
+        failures > 0,
+        "the restart happened while no batch was in flight"
+    );
+
+    let rows = db
+        .client()
+        .await
+        .query("SELECT id::text FROM csp_reports", &[])
+        .await
+        .unwrap();
+    let stored: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    let unique: HashSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), unique.len(), "duplicates");
+    assert_eq!(unique, ids, "lost reports");
+}
