@@ -1,8 +1,12 @@
 //! `csp-reports`: a standalone collector of Content-Security-Policy reports, and the jobs
 //! that run from cron: schema migration, summaries and retention.
 
+mod clean;
+mod db;
+mod mail;
 mod metrics;
 mod serve;
+mod summary;
 mod time;
 
 use std::io::IsTerminal;
@@ -12,7 +16,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Collect, store and summarize Content-Security-Policy violation reports.
 #[derive(Debug, Parser)]
-#[command(name = "csp-reports", version, about, long_about = None)]
+#[command(
+    name = "csp-reports",
+    version,
+    about = "Collect, store and summarize Content-Security-Policy violation reports.",
+    after_help = "Every option can also be set with the environment variable shown beside it."
+)]
 struct Cli {
     /// How logs are written: text for people, json for one object per line.
     #[arg(long, global = true, env = "CSP_REPORTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -36,6 +45,12 @@ enum LogFormat {
 enum Command {
     /// Receive reports over HTTP(S) and send them to the logs, Postgres and email.
     Serve(serve::Args),
+    /// Create or upgrade the database schema.
+    Migrate(db::DbArgs),
+    /// Summarize the reports of a time range (default: yesterday).
+    Summary(summary::Args),
+    /// Delete old reports (default: older than one week).
+    Clean(clean::Args),
 }
 
 /// A failure, with the exit code it deserves.
@@ -84,10 +99,10 @@ fn init_logs(format: LogFormat, filter: &str) -> Result<(), Failure> {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Serve(args) => {
-            let layer = serve::layer(&args)?;
-            serve::run(&args, layer).await
-        }
+        Command::Serve(args) => serve::serve(&args).await,
+        Command::Migrate(args) => db::migrate(&args).await,
+        Command::Summary(args) => summary::run(&args).await,
+        Command::Clean(args) => clean::run(&args).await,
     }
 }
 
@@ -110,5 +125,15 @@ fn main() -> ExitCode {
             eprintln!("error: {}", failure.message);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn arguments_are_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

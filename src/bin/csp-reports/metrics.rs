@@ -3,6 +3,10 @@
 use std::fmt::Write;
 
 use tower_csp_reports::Stats;
+use tower_csp_reports::dispatch::SinkStats;
+
+/// Reads one counter of a sink.
+type SinkCounter = fn(&SinkStats) -> u64;
 
 /// Renders the layer's counters for a Prometheus scrape.
 pub(crate) fn render(stats: &Stats) -> String {
@@ -35,22 +39,18 @@ pub(crate) fn render(stats: &Stats) -> String {
         let _ = writeln!(out, "# TYPE csp_reports_{name}_total counter");
         let _ = writeln!(out, "csp_reports_{name}_total {value}");
     }
-    let per_sink: [(
-        &str,
-        &str,
-        fn(&tower_csp_reports::dispatch::SinkStats) -> u64,
-    ); 4] = [
-        ("delivered", "counter", |s| s.delivered),
-        ("dropped", "counter", |s| s.dropped),
-        ("failed", "counter", |s| s.failed),
-        ("errors", "counter", |s| s.errors),
+    let per_sink: [(&str, SinkCounter); 4] = [
+        ("delivered", |s| s.delivered),
+        ("dropped", |s| s.dropped),
+        ("failed", |s| s.failed),
+        ("errors", |s| s.errors),
     ];
-    for (name, kind, get) in per_sink {
+    for (name, get) in per_sink {
         let _ = writeln!(
             out,
             "# HELP csp_reports_sink_{name}_total Reports {name} per sink (errors: failed calls)."
         );
-        let _ = writeln!(out, "# TYPE csp_reports_sink_{name}_total {kind}");
+        let _ = writeln!(out, "# TYPE csp_reports_sink_{name}_total counter");
         for sink in &stats.sinks {
             let _ = writeln!(
                 out,

@@ -27,7 +27,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::Failure;
+use crate::db::{DbArgs, failed};
+use crate::mail::MailArgs;
 use crate::metrics;
+use tower_csp_reports::sink::SmtpSink;
+use tower_csp_reports::sink::smtp::SmtpMode;
 
 /// Which filter runs before the sinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +92,28 @@ pub(crate) struct Args {
     #[arg(long, env = "CSP_REPORTS_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
+    #[command(flatten)]
+    db: DbArgs,
+
+    /// Do not create or upgrade the schema on start.
+    #[arg(long, env = "CSP_REPORTS_NO_MIGRATE")]
+    no_migrate: bool,
+
+    #[command(flatten)]
+    mail: MailArgs,
+
+    /// How reports are mailed (when --smtp-url and --smtp-to are given).
+    #[arg(long, env = "CSP_REPORTS_SMTP_MODE", value_enum, default_value_t = MailMode::Digest)]
+    smtp_mode: MailMode,
+
+    /// The digest window (digest mode).
+    #[arg(long, env = "CSP_REPORTS_SMTP_WINDOW", default_value = "5m", value_parser = parse_duration)]
+    smtp_window: Duration,
+
+    /// At most this many emails an hour, whatever the mode.
+    #[arg(long, env = "CSP_REPORTS_SMTP_MAX_PER_HOUR", default_value_t = 20)]
+    smtp_max_per_hour: u32,
+
     /// How long to wait, on SIGINT or SIGTERM, for open requests and queued reports.
     #[arg(long, env = "CSP_REPORTS_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
@@ -100,7 +126,52 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(span.abs()).map_err(|e| format!("{text:?}: {e}"))
 }
 
-/// Builds the layer from the options; sinks are added by the caller.
+/// How reports are mailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MailMode {
+    /// At most one email per window, grouping reports by violation.
+    Digest,
+    /// One email per report.
+    PerReport,
+    /// An email only when a violation not seen before appears.
+    NewOnly,
+}
+
+/// Builds the collector from the options and serves.
+pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
+    let mut layer = layer(args)?;
+    if let Some(store) = args.db.store().await? {
+        if !args.no_migrate {
+            store
+                .migrate()
+                .await
+                .map_err(failed("cannot migrate the database"))?;
+        }
+        tracing::info!(target: "csp_reports", table = store.table_name(), "storing reports in Postgres");
+        layer = layer.sink(store.sink());
+    }
+    if args.mail.configured() {
+        let mode = match args.smtp_mode {
+            MailMode::Digest => SmtpMode::digest(args.smtp_window),
+            MailMode::PerReport => SmtpMode::PerReport,
+            MailMode::NewOnly => SmtpMode::new_only(10_000),
+        };
+        let mut builder = SmtpSink::builder(args.mail.smtp_url.as_deref().unwrap_or_default())
+            .from(&args.mail.smtp_from)
+            .mode(mode)
+            .max_per_hour(args.smtp_max_per_hour);
+        for to in &args.mail.smtp_to {
+            builder = builder.to(to);
+        }
+        layer = layer.sink(builder.build()?);
+        tracing::info!(target: "csp_reports", to = ?args.mail.smtp_to, mode = ?args.smtp_mode, "mailing reports");
+    } else if args.mail.smtp_url.is_some() {
+        return Err(Failure::usage("--smtp-url needs at least one --smtp-to"));
+    }
+    run(args, layer).await
+}
+
+/// Builds the layer from the options, with the log sink; other sinks are added by the caller.
 pub(crate) fn layer(args: &Args) -> Result<CspReportLayer, Failure> {
     let mut layer = CspReportLayer::new()
         .paths(args.paths.iter().cloned())?
