@@ -1,0 +1,559 @@
+//! The `csp-reports` binary, driven as a user would: against a real Postgres, a real SMTP
+//! server and real HTTP(S) requests; every error path with its exit code.
+#![cfg(feature = "cli")]
+
+#[path = "support/http.rs"]
+mod http_client;
+#[path = "support/postgres.rs"]
+mod pg;
+#[path = "support/smtp_server.rs"]
+mod smtp_server;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use http_client::{legacy, post, reporting_api, request, send};
+use pg::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_csp-reports");
+
+/// The binary, with no `CSP_REPORTS_*` settings from the environment.
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CSP_REPORTS_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    command(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run csp-reports")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn database_url(db: &TestDb) -> String {
+    let config = &db.config;
+    let host = match &config.get_hosts()[0] {
+        tower_csp_reports::postgres::tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        other => panic!("unexpected host {other:?}"),
+    };
+    format!(
+        "postgres://{}@{}:{}/{}",
+        config.get_user().unwrap(),
+        host,
+        config.get_ports()[0],
+        config.get_dbname().unwrap()
+    )
+}
+
+#[test]
+fn help_names_every_command_and_setting() {
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    let out = text(&help.stdout);
+    for command in ["serve", "migrate", "summary", "clean"] {
+        assert!(out.contains(command), "{out}");
+    }
+    let serve = text(&run(&["serve", "--help"]).stdout);
+    for setting in [
+        "CSP_REPORTS_LISTEN",
+        "--database-url",
+        "--smtp-url",
+        "--tls-cert",
+        "--cors-origin",
+        "--log-format",
+    ] {
+        assert!(serve.contains(setting), "serve --help lacks {setting}");
+    }
+    let summary = text(&run(&["summary", "--help"]).stdout);
+    assert!(
+        summary.contains("7 days ago") && summary.contains("--top") && summary.contains("html")
+    );
+    assert!(text(&run(&["--version"]).stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn errors_are_clear_with_the_right_exit_code() {
+    let unreachable = "postgres://nobody@127.0.0.1:1/none";
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &[
+                "summary",
+                "--since",
+                "banana",
+                "--database-url",
+                unreachable,
+            ],
+            2,
+            "cannot read \"banana\" as a time",
+        ),
+        (
+            &[
+                "clean",
+                "--limit",
+                "next tuesday",
+                "--database-url",
+                unreachable,
+            ],
+            2,
+            "7 days ago",
+        ),
+        (
+            &[
+                "summary",
+                "--since",
+                "today",
+                "--to",
+                "yesterday",
+                "--database-url",
+                unreachable,
+            ],
+            2,
+            "must be before",
+        ),
+        (&["summary"], 2, "needs a database"),
+        (&["migrate"], 2, "needs a database"),
+        (
+            &["clean", "--database-url", unreachable],
+            1,
+            "cannot reach the database",
+        ),
+        (
+            &["summary", "--database-url", unreachable],
+            1,
+            "Connection refused",
+        ),
+        (
+            &["migrate", "--database-url", "not a url at all"],
+            2,
+            "invalid --database-url",
+        ),
+        (
+            &["summary", "--email", "--database-url", unreachable],
+            2,
+            "email needs --smtp-url",
+        ),
+        (
+            &["summary", "--top", "0", "--database-url", unreachable],
+            2,
+            "--top",
+        ),
+        (
+            &["serve", "--listen", "127.0.0.1:0", "--path", "no-slash"],
+            2,
+            "invalid report path",
+        ),
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--cors-origin",
+                "https://a.example/path",
+            ],
+            2,
+            "invalid CORS origin",
+        ),
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--smtp-url",
+                "smtp://127.0.0.1:1",
+            ],
+            2,
+            "--smtp-to",
+        ),
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "/nonexistent.pem",
+                "--tls-key",
+                "/nonexistent.key",
+            ],
+            2,
+            "cannot read the certificate",
+        ),
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                unreachable,
+            ],
+            1,
+            "cannot reach the database",
+        ),
+        (&["serve", "--tls-cert", "/x.pem"], 2, "--tls-key"),
+        (&["frobnicate"], 2, "unrecognized subcommand"),
+    ];
+    for (args, code, message) in cases {
+        let output = run(args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{args:?}: {stderr:?} lacks {message:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// A running `csp-reports serve`, its log lines and its address.
+struct Served {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+    addr: SocketAddr,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Self {
+        let mut child = command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start csp-reports serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut served = Self {
+            child,
+            lines,
+            log: Vec::new(),
+            addr: ([0, 0, 0, 0], 0).into(),
+        };
+        let line = served
+            .wait_for_line("listening on")
+            .expect("serve did not start");
+        let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        served.addr = event["address"].as_str().unwrap().parse().unwrap();
+        served
+    }
+
+    fn wait_for_line(&mut self, needle: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// SIGTERM, then waits for a clean exit and collects the rest of the log.
+    fn stop(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                break exit;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("serve did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(exit.success(), "serve exited with {exit:?}");
+        self.log.extend(self.lines.try_iter());
+        self.log
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_store_summarize_mail_and_clean() {
+    let db = TestDb::new().await;
+    let url = database_url(&db);
+    let mail = smtp_server::Server::start();
+    let mail_url = mail.url();
+
+    for _ in 0..2 {
+        let migrate = run(&["migrate", "--database-url", &url]);
+        assert!(migrate.status.success(), "{}", text(&migrate.stderr));
+        assert!(text(&migrate.stdout).contains("up to date"));
+    }
+
+    let served = Served::start(&[
+        "--log-format",
+        "json",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &url,
+        "--smtp-url",
+        &mail_url,
+        "--smtp-to",
+        "security@example.test",
+        "--smtp-mode",
+        "per-report",
+        "--path",
+        "/csp,/reports",
+    ]);
+    let addr = served.addr;
+    let answers = [
+        send(
+            addr,
+            post(
+                "/csp",
+                "application/csp-report",
+                legacy("https://s.example/a?x=1", "script-src-elem", "inline"),
+            ),
+        )
+        .await,
+        send(
+            addr,
+            post(
+                "/reports",
+                "application/reports+json",
+                reporting_api("https://s.example/b", 2),
+            ),
+        )
+        .await,
+        send(addr, post("/csp", "application/csp-report", "garbage <b>")).await,
+        send(
+            addr,
+            post(
+                "/csp",
+                "application/csp-report",
+                legacy("https://s.example/", "script-src", "chrome-extension"),
+            ),
+        )
+        .await,
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+    assert_eq!(statuses, [204, 204, 400, 204]);
+    let health = send(addr, request("GET", "/healthz")).await;
+    assert_eq!(
+        (health.status.as_u16(), health.body.as_str()),
+        (200, "ok\n")
+    );
+    let metrics = send(addr, request("GET", "/metrics")).await.body;
+    for line in [
+        "csp_reports_received_total 5",
+        "csp_reports_accepted_total 4",
+        "csp_reports_filtered_total 1",
+        "csp_reports_invalid_total 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "metrics lack {line}:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("csp_reports_sink_queued{sink=\"postgres\"}"));
+    assert_eq!(
+        send(addr, request("GET", "/elsewhere"))
+            .await
+            .status
+            .as_u16(),
+        404
+    );
+
+    let log = served.stop();
+    // One JSON object per line, one line per report with its CSP fields.
+    let events: Vec<serde_json::Value> = log
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("JSON log line"))
+        .collect();
+    let reports: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["message"] == "CSP violation report")
+        .collect();
+    assert_eq!(reports.len(), 4);
+    assert!(reports.iter().any(|e| e["blocked_uri"] == "inline" && e["document_uri"] == "https://s.example/a?x=1"));
+
+    // Shutdown drained every sink: the rows and the mails are there.
+    let rows: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM csp_reports", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 4);
+    let mails = mail.wait_for(4).await;
+    assert_eq!(mails.len(), 4, "one mail per report");
+
+    let range = [
+        "--database-url",
+        &url,
+        "--since",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+    ];
+    let json = run(&[&["summary", "--format", "json"][..], &range].concat());
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        (
+            summary["total"].as_u64(),
+            summary["valid"].as_u64(),
+            summary["invalid"].as_u64()
+        ),
+        (Some(4), Some(3), Some(1))
+    );
+    assert_eq!(summary["top_sources"][0]["value"], "https://s.example/b");
+    assert_eq!(summary["top_sources"][0]["count"], 2);
+    assert_eq!(summary["invalid_reports"][0]["raw"], "garbage <b>");
+
+    let plain = text(&run(&[&["summary"][..], &range].concat()).stdout);
+    assert!(plain.contains("Total: 4 (valid 3, invalid 1)"), "{plain}");
+    assert!(
+        plain.contains("https://s.example/a") && !plain.contains("?x=1"),
+        "sources are grouped without the query:\n{plain}"
+    );
+    let html = text(&run(&[&["summary", "--format", "html"][..], &range].concat()).stdout);
+    assert!(html.starts_with("<!doctype html>") && html.contains("class=\"bar\""));
+    assert!(
+        html.contains("garbage &lt;b&gt;") && !html.contains("garbage <b>"),
+        "report text is escaped"
+    );
+
+    let emailed = run(&[
+        &[
+            "summary",
+            "--email",
+            "--smtp-url",
+            &mail_url,
+            "--smtp-to",
+            "boss@example.test",
+        ][..],
+        &range,
+    ]
+    .concat());
+    assert!(emailed.status.success(), "{}", text(&emailed.stderr));
+    let mails = mail.wait_for(5).await;
+    let summary_mail = mails.last().unwrap();
+    assert_eq!(summary_mail.envelope_to, ["boss@example.test"]);
+    assert!(summary_mail.subject().starts_with("CSP reports: 4 from"));
+    assert!(summary_mail.text().contains("Total: 4"));
+    assert!(summary_mail.html().contains("<h1>"));
+
+    let dry = run(&[
+        "clean",
+        "--database-url",
+        &url,
+        "--limit",
+        "now",
+        "--dry-run",
+    ]);
+    assert_eq!(
+        text(&dry.stdout).trim(),
+        "4 reports would be deleted (dry run)"
+    );
+    let none = run(&["clean", "--database-url", &url, "--limit", "2000-01-01"]);
+    assert_eq!(text(&none.stdout).trim(), "0 reports deleted");
+    let clean = run(&["clean", "--database-url", &url, "--limit", "now"]);
+    assert!(clean.status.success());
+    assert_eq!(text(&clean.stdout).trim(), "4 reports deleted");
+    assert!(
+        text(&clean.stderr).contains("deleting 4 reports"),
+        "a clean says what it is doing"
+    );
+    let after = run(&[&["summary", "--format", "json"][..], &range].concat());
+    let summary: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(summary["total"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_over_tls() {
+    use tokio_rustls::rustls;
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("csp-reports-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+
+    let served = Served::start(&[
+        "--log-format",
+        "json",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ]);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(served.addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .expect("TLS handshake with the collector");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let answer = sender
+        .send_request(post(
+            "/csp-report",
+            "application/csp-report",
+            legacy("https://s.example/", "img-src", "data"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 204);
+    drop(sender);
+    let log = served.stop();
+    assert!(log.iter().any(|l| l.contains("listening on https://")));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("CSP violation report") && l.contains("\"blocked_uri\":\"data\""))
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
