@@ -1,6 +1,8 @@
 //! The Postgres store against a real server (see `support/postgres.rs`).
 #![cfg(feature = "postgres")]
 
+#[path = "support/conformance.rs"]
+mod conformance;
 #[path = "support/postgres.rs"]
 mod support;
 
@@ -940,4 +942,21 @@ async fn a_server_restart_loses_and_duplicates_nothing() {
     let unique: HashSet<String> = stored.iter().cloned().collect();
     assert_eq!(stored.len(), unique.len(), "duplicates");
     assert_eq!(unique, ids, "lost reports");
+}
+
+#[tokio::test]
+async fn the_sink_passes_the_conformance_suite() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    let client = db.client().await;
+    conformance::check(&store.sink(), || async {
+        client
+            .query("SELECT id::text FROM csp_reports", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    })
+    .await;
 }

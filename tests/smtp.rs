@@ -1,6 +1,8 @@
 //! The SMTP sink against a real SMTP server on loopback (see `support/smtp_server.rs`).
 #![cfg(feature = "smtp")]
 
+#[path = "support/conformance.rs"]
+mod conformance;
 #[path = "support/smtp_server.rs"]
 mod smtp_server;
 
@@ -652,4 +654,29 @@ async fn starttls_with_a_transport_of_your_own() {
     let error = sink.flush().await.unwrap_err();
     assert!(!error.is_transient(), "{error}");
     assert!(plain.mails().is_empty());
+}
+
+#[tokio::test]
+async fn the_sink_passes_the_conformance_suite() {
+    let server = Server::start();
+    let sink = sink(&server.url())
+        .mode(SmtpMode::PerReport)
+        .max_per_hour(1000)
+        .build()
+        .unwrap();
+    // Each per-report mail names its report's id.
+    let ids = || async {
+        server
+            .mails()
+            .iter()
+            .flat_map(|mail| {
+                let text = mail.text();
+                text.lines()
+                    .filter_map(|line| line.strip_prefix("Report id:"))
+                    .map(|id| id.trim().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    conformance::check(&sink, ids).await;
 }

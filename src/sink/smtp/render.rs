@@ -165,6 +165,8 @@ fn fields(report: &Report) -> Vec<(&'static str, String)> {
         push("Type", Some(report.report_type.clone()));
     }
     push("Fingerprint", Some(report.fingerprint.to_string()));
+    // The id finds the report where it is stored (the `id` column of the Postgres sink).
+    push("Report id", Some(report.id.to_string()));
     fields
 }
 
