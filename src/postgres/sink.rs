@@ -53,13 +53,9 @@ impl<Tls: MakeTls> PostgresSink<Tls> {
         let store = &self.store;
         let mut conn = store.conn().await?;
         if store.inner.partitioned {
-            let mut days: Vec<i64> = batch
-                .iter()
-                .map(|r| schema::day_of(r.received_at))
-                .collect();
-            days.sort_unstable();
-            days.dedup();
-            store.ensure_partitions(&mut conn, &days, false).await?;
+            store
+                .ensure_partitions(&mut conn, &days_of(batch), false)
+                .await?;
         }
         let sql = insert_unnest(store);
         let types = store
@@ -90,13 +86,9 @@ impl<Tls: MakeTls> PostgresSink<Tls> {
                 strict_json = true;
             } else if code == "23514" && store.inner.partitioned && !partitions_checked {
                 // No partition for a row: retention dropped a day this process thought existed.
-                let mut days: Vec<i64> = batch
-                    .iter()
-                    .map(|r| schema::day_of(r.received_at))
-                    .collect();
-                days.sort_unstable();
-                days.dedup();
-                store.ensure_partitions(&mut conn, &days, true).await?;
+                store
+                    .ensure_partitions(&mut conn, &days_of(batch), true)
+                    .await?;
                 partitions_checked = true;
             } else {
                 return Err(e);
@@ -448,4 +440,15 @@ impl ToSql for DynArray<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// The days (as partition keys) a batch's reports were received on, each once.
+fn days_of(batch: &ReportBatch) -> Vec<i64> {
+    let mut days: Vec<i64> = batch
+        .iter()
+        .map(|r| schema::day_of(r.received_at))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    days
 }

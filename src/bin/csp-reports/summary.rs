@@ -5,6 +5,7 @@ use std::fmt::Write;
 use clap::{Args as ClapArgs, ValueEnum};
 use jiff::Zoned;
 use tower_csp_reports::postgres::{Count, Summary};
+use tower_csp_reports::sink::smtp::escape_html as escape;
 
 use crate::Failure;
 use crate::db::{DbArgs, failed};
@@ -183,21 +184,6 @@ pub(crate) fn text(summary: &Summary, tz: &jiff::tz::TimeZone) -> String {
             report.reason.as_deref().unwrap_or("invalid"),
             excerpt(&report.raw, 200)
         );
-    }
-    out
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
     }
     out
 }

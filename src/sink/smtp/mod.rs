@@ -54,5 +54,6 @@ pub use error::DeliveryError;
 pub use mode::SmtpMode;
 pub use render::Email;
 pub use sink::SmtpSink;
+pub use text::html as escape_html;
 
 pub use lettre;

@@ -36,8 +36,14 @@ pub(super) fn one_line(text: &str, max_chars: usize) -> String {
     out
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub(super) fn html(text: &str) -> String {
+/// Escapes text for HTML element content and quoted attribute values, as every mail does;
+/// control characters other than line breaks and tabs become U+FFFD.
+///
+/// ```
+/// use tower_csp_reports::sink::smtp::escape_html;
+/// assert_eq!(escape_html("<b title=\"x\">&</b>"), "&lt;b title=&quot;x&quot;&gt;&amp;&lt;/b&gt;");
+/// ```
+pub fn html(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     push_html(&mut out, text);
     out
