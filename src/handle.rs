@@ -35,7 +35,7 @@ impl Counters {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Stats {
-    /// `POST` requests to a report path.
+    /// Requests to a report path, whatever their method.
     pub requests: u64,
     /// Requests answered with a `4xx` (bad body, wrong type, too large, too slow).
     pub rejected: u64,

@@ -76,7 +76,10 @@ impl MemorySink {
     pub async fn wait_for(&self, count: u64, timeout: Duration) -> Vec<Report> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            // Registered before the check, so a batch that lands in between still wakes us.
             let notified = self.shared.changed.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
             if self.total() >= count {
                 break;
             }

@@ -12,7 +12,7 @@ type SinkCounter = fn(&SinkStats) -> u64;
 pub(crate) fn render(stats: &Stats) -> String {
     let mut out = String::new();
     let counters = [
-        ("requests", "POST requests to a report path", stats.requests),
+        ("requests", "requests to a report path", stats.requests),
         (
             "rejected",
             "report requests answered with a 4xx",
