@@ -1,4 +1,12 @@
 //! Configuration errors, reported when the layer is configured, never at request time.
+//!
+//! ```
+//! use tower_csp_reports::{ConfigError, CspReportLayer};
+//!
+//! let error = CspReportLayer::new().max_body_size(0).unwrap_err();
+//! assert!(matches!(error, ConfigError::InvalidLimit { setting: "max_body_size", .. }));
+//! assert_eq!(error.to_string(), "max_body_size must be between 1 and 16777216, not 0");
+//! ```
 
 use std::fmt;
 
