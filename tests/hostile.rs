@@ -581,9 +581,12 @@ async fn every_hostile_request_gets_its_answer_and_nothing_else() {
 
 /// Every field of every `csp_reports` event, as the subscriber is given it (no escaping).
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Vec<(String, String)>>>>);
+struct Capture(Arc<Mutex<Vec<Event>>>);
 
-struct Fields(Vec<(String, String)>);
+/// One event's fields: names and values.
+type Event = Vec<(String, String)>;
+
+struct Fields(Event);
 
 impl tracing::field::Visit for Fields {
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
