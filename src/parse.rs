@@ -89,6 +89,9 @@ pub struct Parsed {
     pub truncated: usize,
 }
 
+/// The longest reason kept for an invalid report, in bytes.
+const MAX_REASON: usize = 256;
+
 /// The largest `age` accepted, in milliseconds (30 days): browsers hold reports for minutes.
 const MAX_AGE_MS: u64 = 30 * 24 * 3600 * 1000;
 
@@ -170,7 +173,9 @@ fn parse_item(item: &RawValue, ctx: &Context<'_>) -> Report {
     let mut report = Report::empty(WireFormat::Legacy, item.get().to_owned());
     report.received_at = ctx.received_at;
     if let Err(reason) = fill(&mut report, item, ctx) {
-        report.invalid_reason = Some(reason);
+        // serde's messages quote the offending value ("invalid type: string \"...\""),
+        // which can be as long as the body.
+        report.invalid_reason = Some(clean(&reason, MAX_REASON));
     }
     report.fingerprint = Fingerprint::of(&report);
     report

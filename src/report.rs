@@ -122,7 +122,8 @@ pub struct Report {
     /// The report type: [`CSP_VIOLATION`] for every CSP format, or another Reporting API type
     /// (`deprecation`, `intervention`, `coep`, ...), kept with its raw body.
     pub report_type: String,
-    /// Why the report is invalid; `None` when it is valid.
+    /// Why the report is invalid (at most 256 bytes, escaped like the fields); `None` when it
+    /// is valid.
     pub invalid_reason: Option<String>,
     /// The item exactly as it came: its JSON text, or the raw body text for
     /// [`WireFormat::Unparsed`] (invalid UTF-8 replaced).

@@ -87,6 +87,9 @@ proptest! {
         let parsed = parse_body(&body, ct, &Limits::default());
         for report in &parsed.reports {
             prop_assert_eq!(report.is_valid(), report.invalid_reason.is_none());
+            if let Some(reason) = &report.invalid_reason {
+                prop_assert!(reason.len() <= 256 + 3, "a reason of {} bytes", reason.len());
+            }
             let fields = [&report.document_uri, &report.blocked_uri, &report.script_sample, &report.effective_directive];
             for text in fields.into_iter().flatten() {
                 prop_assert!(!text.contains(['\r', '\n', '\x1b']), "{text:?}");
