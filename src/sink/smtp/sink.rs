@@ -154,7 +154,8 @@ impl SmtpSink {
     ///
     /// With the server down, this waits as long as the retries last
     /// ([`give_up_after`](SmtpSinkBuilder::give_up_after)); put a timeout around it if that is
-    /// too long (the dispatcher does, around [`shutdown`](ReportSink::shutdown)).
+    /// too long. The dispatcher waits for [`shutdown`](ReportSink::shutdown) the same way, so
+    /// bound [`CspReportHandle::shutdown`](crate::CspReportHandle::shutdown) with a timeout.
     pub async fn flush(&self) -> Result<(), SinkError> {
         self.ensure_started()?;
         let (reply, answer) = oneshot::channel();
