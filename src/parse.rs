@@ -540,7 +540,8 @@ fn is_unsafe(c: char) -> bool {
 /// only for other text. Decoding every character was the largest cost of parsing a report.
 fn has_unsafe(text: &str) -> bool {
     if text.is_ascii() {
-        text.bytes().fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f))
+        text.bytes()
+            .fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f))
     } else {
         text.chars().any(is_unsafe)
     }
@@ -575,7 +576,11 @@ mod tests {
     #[test]
     fn clean_table() {
         let cases: &[(&str, usize, &str)] = &[
-            ("https://example.com/a?b=c", 100, "https://example.com/a?b=c"),
+            (
+                "https://example.com/a?b=c",
+                100,
+                "https://example.com/a?b=c",
+            ),
             ("", 10, ""),
             ("line\nbreak", 100, "line\\nbreak"),
             ("tab\there", 100, "tab\\there"),

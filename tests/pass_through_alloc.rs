@@ -70,7 +70,10 @@ fn pass_through_allocates_what_the_inner_service_allocates() {
     allocations(&mut layered, page());
 
     let baseline = allocations(&mut bare, page());
-    assert!(baseline > 0, "the inner service allocates, and the counter sees it");
+    assert!(
+        baseline > 0,
+        "the inner service allocates, and the counter sees it"
+    );
     for _ in 0..100 {
         assert_eq!(allocations(&mut layered, page()), baseline);
     }
