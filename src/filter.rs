@@ -31,7 +31,7 @@
 
 use std::net::IpAddr;
 
-use crate::report::{ContentType, Report, blocked_origin};
+use crate::report::{ContentType, Report, blocked_origin, find_scheme_separator};
 
 /// What is known of the request that carried a report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -285,9 +285,10 @@ impl DropHosts {
 
     fn matches(&self, url: &str) -> bool {
         let origin = blocked_origin(url);
-        let Some((_, authority)) = origin.split_once("://") else {
+        let Some(at) = find_scheme_separator(origin) else {
             return false;
         };
+        let authority = &origin[at + 3..];
         let host = authority.rsplit('@').next().unwrap_or(authority);
         let host = host.split(':').next().unwrap_or(host);
         self.hosts.iter().any(|h| {

@@ -387,11 +387,17 @@ pub fn strip_query(url: &str) -> &str {
 /// assert_eq!(blocked_origin("inline"), "inline");
 /// ```
 pub fn blocked_origin(blocked: &str) -> &str {
-    if let Some(scheme_end) = blocked.find("://") {
+    if let Some(scheme_end) = find_scheme_separator(blocked) {
         let rest = &blocked[scheme_end + 3..];
         let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         &blocked[..scheme_end + 3 + host_end]
     } else {
         blocked.split(':').next().unwrap_or(blocked)
     }
+}
+
+/// Where `://` starts. A byte search: `str::find` with a string pattern sets up a substring
+/// searcher on every call, which cost more than the rest of the filter on every report.
+pub(crate) fn find_scheme_separator(url: &str) -> Option<usize> {
+    url.as_bytes().windows(3).position(|w| w == b"://")
 }
