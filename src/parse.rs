@@ -194,10 +194,9 @@ fn fill(report: &mut Report, item: &RawValue, ctx: &Context<'_>) -> Result<(), S
         _ => WireFormat::Legacy,
     };
     let top = collect(item)?;
-    if let Some(inner) = top.csp_report {
+    if let Some(inner) = &top.csp_report {
         report.format = WireFormat::Legacy;
-        let fields = collect(inner).map_err(|e| format!("csp-report: {e}"))?;
-        return fill_csp(report, &fields, ctx.limits);
+        return fill_csp(report, inner.fields("csp-report")?, ctx.limits);
     }
     if top.body.is_some() || top.get(Slot::Type).is_some() {
         report.format = reporting_format;
@@ -210,9 +209,8 @@ fn fill(report: &mut Report, item: &RawValue, ctx: &Context<'_>) -> Result<(), S
             report.report_type = kind;
             return Ok(());
         }
-        let body = top.body.ok_or("missing body")?;
-        let fields = collect(body).map_err(|e| format!("body: {e}"))?;
-        return fill_csp(report, &fields, limits);
+        let body = top.body.as_ref().ok_or("missing body")?;
+        return fill_csp(report, body.fields("body")?, limits);
     }
     if top.slots.iter().any(Option::is_some) {
         report.format = WireFormat::LegacyBare;
@@ -318,6 +316,33 @@ enum Key {
 
 /// Matches a key ignoring ASCII case, `-` and `_`, without allocating.
 fn key(raw: &str) -> Key {
+    // The spellings browsers actually send, compared as they are: most keys stop here.
+    let slot = match raw {
+        "documentURL" | "document-uri" => Slot::DocumentUri,
+        "blockedURL" | "blocked-uri" => Slot::BlockedUri,
+        "effectiveDirective" | "effective-directive" => Slot::EffectiveDirective,
+        "violated-directive" => Slot::ViolatedDirective,
+        "originalPolicy" | "original-policy" => Slot::OriginalPolicy,
+        "disposition" => Slot::Disposition,
+        "referrer" => Slot::Referrer,
+        "statusCode" | "status-code" => Slot::StatusCode,
+        "sample" | "script-sample" => Slot::ScriptSample,
+        "sourceFile" | "source-file" => Slot::SourceFile,
+        "lineNumber" | "line-number" => Slot::LineNumber,
+        "columnNumber" | "column-number" => Slot::ColumnNumber,
+        "user_agent" => Slot::UserAgent,
+        "type" => Slot::Type,
+        "age" => Slot::Age,
+        "url" => Slot::Url,
+        "body" => return Key::Body,
+        "csp-report" => return Key::CspReport,
+        _ => return normalized_key(raw),
+    };
+    Key::Slot(slot)
+}
+
+/// The slow path of [`key`]: any case, any `-` and `_`, and the rarer aliases.
+fn normalized_key(raw: &str) -> Key {
     let mut buf = [0u8; 24];
     let mut len = 0;
     for &byte in raw.as_bytes() {
@@ -358,8 +383,8 @@ fn key(raw: &str) -> Key {
 #[derive(Default)]
 struct Fields<'a> {
     slots: [Option<Scalar<'a>>; SLOTS],
-    body: Option<&'a RawValue>,
-    csp_report: Option<&'a RawValue>,
+    body: Option<Nested<'a>>,
+    csp_report: Option<Nested<'a>>,
 }
 
 impl<'a> Fields<'a> {
@@ -368,20 +393,44 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn collect(raw: &RawValue) -> Result<Fields<'_>, String> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    de.deserialize_any(FieldsVisitor).map_err(|e| {
-        // serde_json's messages end in " at line L column C"; inside one item they only
-        // confuse, so keep what comes before.
-        let text = e.to_string();
-        match text.find(" at line ") {
-            Some(at) => text[..at].to_owned(),
-            None => text,
-        }
-    })
+/// The value of `body` or `csp-report`, read in the same pass as the item around it.
+enum Nested<'a> {
+    Object(Box<Fields<'a>>),
+    /// Not an object: the JSON type it is, for the reason.
+    Not(&'static str),
 }
 
-struct FieldsVisitor;
+impl<'a> Nested<'a> {
+    /// The fields, or why there are none (`what` names the key in the reason).
+    fn fields(&self, what: &str) -> Result<&Fields<'a>, String> {
+        match self {
+            Self::Object(fields) => Ok(fields),
+            Self::Not(kind) => Err(format!(
+                "{what}: invalid type: {kind}, expected a JSON object"
+            )),
+        }
+    }
+}
+
+fn collect(raw: &RawValue) -> Result<Fields<'_>, String> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    de.deserialize_any(FieldsVisitor { nested: false })
+        .map_err(|e| {
+            // serde_json's messages end in " at line L column C"; inside one item they only
+            // confuse, so keep what comes before.
+            let text = e.to_string();
+            match text.find(" at line ") {
+                Some(at) => text[..at].to_owned(),
+                None => text,
+            }
+        })
+}
+
+/// Reads an object's known fields. At the top of an item it also reads `body` and
+/// `csp-report` (one level down, in the same pass); inside those, they are ignored.
+struct FieldsVisitor {
+    nested: bool,
+}
 
 impl<'de> Visitor<'de> for FieldsVisitor {
     type Value = Fields<'de>;
@@ -395,14 +444,57 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         while let Some(name) = map.next_key::<Text<'de>>()? {
             match key(&name.0) {
                 Key::Slot(slot) => fields.slots[slot as usize] = Some(map.next_value()?),
-                Key::Body => fields.body = Some(map.next_value()?),
-                Key::CspReport => fields.csp_report = Some(map.next_value()?),
-                Key::Other => {
+                Key::Body if !self.nested => fields.body = Some(map.next_value()?),
+                Key::CspReport if !self.nested => fields.csp_report = Some(map.next_value()?),
+                Key::Body | Key::CspReport | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(fields)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Nested<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NestedVisitor)
+    }
+}
+
+struct NestedVisitor;
+
+impl<'de> Visitor<'de> for NestedVisitor {
+    type Value = Nested<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        FieldsVisitor { nested: true }
+            .visit_map(map)
+            .map(|fields| Nested::Object(Box::new(fields)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Nested::Not("sequence"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Nested::Not("string"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Nested::Not("integer"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Nested::Not("integer"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Nested::Not("floating point"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Nested::Not("boolean"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Nested::Not("null"))
     }
 }
 
