@@ -235,7 +235,7 @@ impl fmt::Debug for Slot {
 }
 
 enum Msg {
-    Reports(Arc<[Report]>),
+    Reports(Arc<Vec<Report>>),
     Flush(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -288,7 +288,8 @@ impl Dispatcher {
         if reports.is_empty() || self.slots.is_empty() {
             return;
         }
-        let chunk: Arc<[Report]> = reports.into();
+        // Shared by every sink as it is: no copy of the reports.
+        let chunk = Arc::new(reports);
         if self.closed.load(Ordering::Acquire) {
             for slot in &self.slots {
                 slot.counters
@@ -306,7 +307,7 @@ impl Dispatcher {
         }
     }
 
-    async fn deliver_inline(&self, chunk: Arc<[Report]>) {
+    async fn deliver_inline(&self, chunk: Arc<Vec<Report>>) {
         let mut batch = ReportBatch::new();
         batch.push_chunk(chunk);
         let tasks: Vec<_> = self
@@ -326,7 +327,7 @@ impl Dispatcher {
         }
     }
 
-    fn enqueue(&self, workers: &[mpsc::UnboundedSender<Msg>], chunk: &Arc<[Report]>) {
+    fn enqueue(&self, workers: &[mpsc::UnboundedSender<Msg>], chunk: &Arc<Vec<Report>>) {
         let n = chunk.len();
         for (slot, worker) in self.slots.iter().zip(workers) {
             let counters = &slot.counters;

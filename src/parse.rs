@@ -151,8 +151,7 @@ pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Pa
 }
 
 fn rejected(raw: String, reason: &'static str, received_at: Timestamp) -> Parsed {
-    let mut report = Report::empty(WireFormat::Unparsed, raw);
-    report.received_at = received_at;
+    let mut report = Report::empty(WireFormat::Unparsed, raw, received_at);
     report.invalid_reason = Some(reason.to_owned());
     report.fingerprint = Fingerprint::of(&report);
     Parsed {
@@ -170,8 +169,7 @@ struct Context<'l> {
 }
 
 fn parse_item(item: &RawValue, ctx: &Context<'_>) -> Report {
-    let mut report = Report::empty(WireFormat::Legacy, item.get().to_owned());
-    report.received_at = ctx.received_at;
+    let mut report = Report::empty(WireFormat::Legacy, item.get().to_owned(), ctx.received_at);
     if let Err(reason) = fill(&mut report, item, ctx) {
         // serde's messages quote the offending value ("invalid type: string \"...\""),
         // which can be as long as the body.

@@ -185,10 +185,10 @@ impl Report {
     }
 
     /// An empty report of the given format, received now; the parser fills it in.
-    pub(crate) fn empty(format: WireFormat, raw: String) -> Self {
+    pub(crate) fn empty(format: WireFormat, raw: String, received_at: Timestamp) -> Self {
         Self {
-            id: ReportId::generate(),
-            received_at: Timestamp::now(),
+            id: ReportId::generate_at(received_at),
+            received_at,
             age_ms: None,
             format,
             report_type: CSP_VIOLATION.to_owned(),
@@ -221,7 +221,7 @@ impl Report {
     /// assert_eq!(report.violated_directive.as_deref(), Some("script-src-elem"));
     /// ```
     pub fn csp(document_uri: &str, directive: &str, blocked_uri: &str) -> Self {
-        let mut report = Self::empty(WireFormat::Legacy, String::new());
+        let mut report = Self::empty(WireFormat::Legacy, String::new(), Timestamp::now());
         report.document_uri = Some(document_uri.to_owned());
         report.effective_directive = Some(directive.to_owned());
         report.violated_directive = Some(directive.to_owned());
@@ -254,6 +254,11 @@ impl ReportId {
     /// plus a counter, so two identifiers made by one process never collide and two made by
     /// different processes collide with negligible probability.
     pub fn generate() -> Self {
+        Self::generate_at(Timestamp::now())
+    }
+
+    /// [`generate`](Self::generate) with the time already read.
+    pub(crate) fn generate_at(now: Timestamp) -> Self {
         use std::hash::{BuildHasher, Hasher};
         use std::sync::OnceLock;
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -267,7 +272,7 @@ impl ReportId {
             hasher.finish()
         });
         let seq = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let millis = u128::from(Timestamp::now().as_millisecond().max(0).unsigned_abs());
+        let millis = u128::from(now.as_millisecond().max(0).unsigned_abs());
         let random = u128::from(start.wrapping_add(seq));
         let value = (millis & 0xffff_ffff_ffff) << 80
             | 0x7 << 76

@@ -7,7 +7,7 @@ use crate::Report;
 /// Cloning is cheap: the reports themselves are shared between sinks, never copied.
 #[derive(Debug, Clone, Default)]
 pub struct ReportBatch {
-    chunks: Vec<Arc<[Report]>>,
+    chunks: Vec<Arc<Vec<Report>>>,
     len: usize,
 }
 
@@ -18,7 +18,7 @@ impl ReportBatch {
     }
 
     /// Appends the reports of one request.
-    pub(crate) fn push_chunk(&mut self, chunk: Arc<[Report]>) {
+    pub(crate) fn push_chunk(&mut self, chunk: Arc<Vec<Report>>) {
         self.len += chunk.len();
         self.chunks.push(chunk);
     }
@@ -84,7 +84,7 @@ impl From<Vec<Report>> for ReportBatch {
     fn from(reports: Vec<Report>) -> Self {
         let mut batch = Self::new();
         if !reports.is_empty() {
-            batch.push_chunk(reports.into());
+            batch.push_chunk(Arc::new(reports));
         }
         batch
     }
