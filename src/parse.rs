@@ -52,7 +52,6 @@ use std::fmt;
 
 use jiff::Timestamp;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 use crate::report::{CSP_VIOLATION, ContentType, Fingerprint, Report, WireFormat};
 
@@ -117,27 +116,10 @@ pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Pa
         content_type,
         in_array: false,
     };
-    match trimmed.as_bytes().first() {
+    let outcome = match trimmed.as_bytes().first() {
         None => return rejected(text.to_owned(), "empty body", received_at),
-        Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(trimmed) {
-            Ok(items) => {
-                let ctx = Context {
-                    in_array: true,
-                    ..ctx
-                };
-                parsed.truncated = items.len().saturating_sub(limits.max_reports);
-                parsed.reports = items
-                    .iter()
-                    .take(limits.max_reports)
-                    .map(|item| parse_item(item, &ctx))
-                    .collect();
-            }
-            Err(_) => return rejected(text.to_owned(), "body is not valid JSON", received_at),
-        },
-        Some(b'{') => match serde_json::from_str::<&RawValue>(trimmed) {
-            Ok(item) => parsed.reports.push(parse_item(item, &ctx)),
-            Err(_) => return rejected(text.to_owned(), "body is not valid JSON", received_at),
-        },
+        Some(b'[') => read_array(trimmed, limits.max_reports),
+        Some(b'{') => read_one(trimmed).map(|item| (vec![item], 0)),
         Some(_) => {
             let reason = if serde_json::from_str::<IgnoredAny>(trimmed).is_ok() {
                 "body is JSON but neither an object nor an array"
@@ -146,8 +128,102 @@ pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Pa
             };
             return rejected(text.to_owned(), reason, received_at);
         }
-    }
+    };
+    let Some((items, truncated)) = outcome else {
+        return rejected(text.to_owned(), "body is not valid JSON", received_at);
+    };
+    let ctx = Context {
+        in_array: trimmed.starts_with('['),
+        ..ctx
+    };
+    parsed.truncated = truncated;
+    parsed.reports = items
+        .iter()
+        .map(|(raw, item)| parse_item(raw, item, &ctx))
+        .collect();
     parsed
+}
+
+const JSON_SPACE: [char; 4] = [' ', '\t', '\r', '\n'];
+
+/// One item and the exact text it was read from.
+type Item<'a> = (&'a str, Nested<'a>);
+
+/// Reads the value at the start of `text` (fields and all, in one pass); returns it with the
+/// number of bytes it took, or why it could not be read.
+fn read_value<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<(T, usize), String> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<T>();
+    match stream.next() {
+        Some(Ok(value)) => Ok((value, stream.byte_offset())),
+        Some(Err(error)) => Err(error_text(&error)),
+        None => Err("no value".to_owned()),
+    }
+}
+
+/// serde_json's message without its " at line L column C", which inside one item only
+/// confuses.
+fn error_text(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.find(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Reads one item. Valid JSON that cannot be read as a report (a number too large for any
+/// type) is still an item, kept raw and invalid: only broken JSON fails the body.
+fn read_item(text: &str) -> Option<(Nested<'_>, usize)> {
+    match read_value::<TopItem<'_>>(text) {
+        Ok((item, end)) => Some((item.0, end)),
+        Err(reason) => {
+            let (_, end) = read_value::<IgnoredAny>(text).ok()?;
+            Some((Nested::Unreadable(reason), end))
+        }
+    }
+}
+
+/// A single object: the whole body is its raw text.
+fn read_one(text: &str) -> Option<Item<'_>> {
+    let (item, end) = read_item(text)?;
+    text[end..]
+        .trim_matches(JSON_SPACE)
+        .is_empty()
+        .then_some((&text[..end], item))
+}
+
+/// An array: its first `max` items read, the rest only checked and counted. Each item is read
+/// in one pass, and its raw text is the slice it was read from.
+fn read_array(text: &str, max: usize) -> Option<(Vec<Item<'_>>, usize)> {
+    let mut items = Vec::new();
+    let mut skipped = 0;
+    let mut rest = text[1..].trim_start_matches(JSON_SPACE);
+    if let Some(after) = rest.strip_prefix(']') {
+        return after
+            .trim_matches(JSON_SPACE)
+            .is_empty()
+            .then_some((items, 0));
+    }
+    loop {
+        let end = if items.len() < max {
+            let (item, end) = read_item(rest)?;
+            items.push((&rest[..end], item));
+            end
+        } else {
+            skipped += 1;
+            read_value::<IgnoredAny>(rest).ok()?.1
+        };
+        rest = rest[end..].trim_start_matches(JSON_SPACE);
+        if let Some(after) = rest.strip_prefix(',') {
+            rest = after.trim_start_matches(JSON_SPACE);
+        } else if let Some(after) = rest.strip_prefix(']') {
+            return after
+                .trim_matches(JSON_SPACE)
+                .is_empty()
+                .then_some((items, skipped));
+        } else {
+            return None;
+        }
+    }
 }
 
 fn rejected(raw: String, reason: &'static str, received_at: Timestamp) -> Parsed {
@@ -168,8 +244,8 @@ struct Context<'l> {
     in_array: bool,
 }
 
-fn parse_item(item: &RawValue, ctx: &Context<'_>) -> Report {
-    let mut report = Report::empty(WireFormat::Legacy, item.get().to_owned(), ctx.received_at);
+fn parse_item(raw: &str, item: &Nested<'_>, ctx: &Context<'_>) -> Report {
+    let mut report = Report::empty(WireFormat::Legacy, raw.to_owned(), ctx.received_at);
     if let Err(reason) = fill(&mut report, item, ctx) {
         // serde's messages quote the offending value ("invalid type: string \"...\""),
         // which can be as long as the body.
@@ -179,7 +255,7 @@ fn parse_item(item: &RawValue, ctx: &Context<'_>) -> Report {
     report
 }
 
-fn fill(report: &mut Report, item: &RawValue, ctx: &Context<'_>) -> Result<(), String> {
+fn fill(report: &mut Report, item: &Nested<'_>, ctx: &Context<'_>) -> Result<(), String> {
     let reporting_format = if ctx.in_array {
         WireFormat::ReportingApi
     } else {
@@ -191,7 +267,7 @@ fn fill(report: &mut Report, item: &RawValue, ctx: &Context<'_>) -> Result<(), S
         _ if ctx.in_array => reporting_format,
         _ => WireFormat::Legacy,
     };
-    let top = collect(item)?;
+    let top = item.fields("")?;
     if let Some(inner) = &top.csp_report {
         report.format = WireFormat::Legacy;
         return fill_csp(report, inner.fields("csp-report")?, ctx.limits);
@@ -199,10 +275,10 @@ fn fill(report: &mut Report, item: &RawValue, ctx: &Context<'_>) -> Result<(), S
     if top.body.is_some() || top.get(Slot::Type).is_some() {
         report.format = reporting_format;
         let limits = ctx.limits;
-        report.age_ms = number(&top, Slot::Age, MAX_AGE_MS)?;
-        report.url = string(&top, Slot::Url, limits)?;
-        report.user_agent = string(&top, Slot::UserAgent, limits)?;
-        let kind = string(&top, Slot::Type, limits)?.ok_or("missing report type")?;
+        report.age_ms = number(top, Slot::Age, MAX_AGE_MS)?;
+        report.url = string(top, Slot::Url, limits)?;
+        report.user_agent = string(top, Slot::UserAgent, limits)?;
+        let kind = string(top, Slot::Type, limits)?.ok_or("missing report type")?;
         if kind != CSP_VIOLATION {
             report.report_type = kind;
             return Ok(());
@@ -212,7 +288,7 @@ fn fill(report: &mut Report, item: &RawValue, ctx: &Context<'_>) -> Result<(), S
     }
     if top.slots.iter().any(Option::is_some) {
         report.format = WireFormat::LegacyBare;
-        return fill_csp(report, &top, ctx.limits);
+        return fill_csp(report, top, ctx.limits);
     }
     Err("no report fields".to_owned())
 }
@@ -396,32 +472,25 @@ enum Nested<'a> {
     Object(Box<Fields<'a>>),
     /// Not an object: the JSON type it is, for the reason.
     Not(&'static str),
+    /// Valid JSON that could not be read (a number beyond any type): why.
+    Unreadable(String),
 }
 
 impl<'a> Nested<'a> {
-    /// The fields, or why there are none (`what` names the key in the reason).
+    /// The fields, or why there are none (`what` names the key in the reason, if any).
     fn fields(&self, what: &str) -> Result<&Fields<'a>, String> {
         match self {
             Self::Object(fields) => Ok(fields),
+            Self::Unreadable(reason) if what.is_empty() => Err(reason.clone()),
+            Self::Unreadable(reason) => Err(format!("{what}: {reason}")),
+            Self::Not(kind) if what.is_empty() => {
+                Err(format!("invalid type: {kind}, expected a JSON object"))
+            }
             Self::Not(kind) => Err(format!(
                 "{what}: invalid type: {kind}, expected a JSON object"
             )),
         }
     }
-}
-
-fn collect(raw: &RawValue) -> Result<Fields<'_>, String> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    de.deserialize_any(FieldsVisitor { nested: false })
-        .map_err(|e| {
-            // serde_json's messages end in " at line L column C"; inside one item they only
-            // confuse, so keep what comes before.
-            let text = e.to_string();
-            match text.find(" at line ") {
-                Some(at) => text[..at].to_owned(),
-                None => text,
-            }
-        })
 }
 
 /// Reads an object's known fields. At the top of an item it also reads `body` and
@@ -455,11 +524,24 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 
 impl<'de> serde::Deserialize<'de> for Nested<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NestedVisitor)
+        deserializer.deserialize_any(NestedVisitor { top: false })
     }
 }
 
-struct NestedVisitor;
+/// An item of a body: an object whose `body` or `csp-report` is read too, or another value.
+struct TopItem<'a>(Nested<'a>);
+
+impl<'de> serde::Deserialize<'de> for TopItem<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(NestedVisitor { top: true })
+            .map(TopItem)
+    }
+}
+
+struct NestedVisitor {
+    top: bool,
+}
 
 impl<'de> Visitor<'de> for NestedVisitor {
     type Value = Nested<'de>;
@@ -468,7 +550,7 @@ impl<'de> Visitor<'de> for NestedVisitor {
         f.write_str("any JSON value")
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        FieldsVisitor { nested: true }
+        FieldsVisitor { nested: !self.top }
             .visit_map(map)
             .map(|fields| Nested::Object(Box::new(fields)))
     }
