@@ -105,17 +105,6 @@ pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Pa
         }
     };
     let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
-    let mut parsed = Parsed {
-        reports: Vec::new(),
-        rejection: None,
-        truncated: 0,
-    };
-    let ctx = Context {
-        limits,
-        received_at,
-        content_type,
-        in_array: false,
-    };
     let outcome = match trimmed.as_bytes().first() {
         None => return rejected(text.to_owned(), "empty body", received_at),
         Some(b'[') => read_array(trimmed, limits.max_reports),
@@ -133,15 +122,19 @@ pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Pa
         return rejected(text.to_owned(), "body is not valid JSON", received_at);
     };
     let ctx = Context {
+        limits,
+        received_at,
+        content_type,
         in_array: trimmed.starts_with('['),
-        ..ctx
     };
-    parsed.truncated = truncated;
-    parsed.reports = items
-        .iter()
-        .map(|(raw, item)| parse_item(raw, item, &ctx))
-        .collect();
-    parsed
+    Parsed {
+        reports: items
+            .iter()
+            .map(|(raw, item)| parse_item(raw, item, &ctx))
+            .collect(),
+        rejection: None,
+        truncated,
+    }
 }
 
 const JSON_SPACE: [char; 4] = [' ', '\t', '\r', '\n'];
