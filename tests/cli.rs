@@ -398,13 +398,7 @@ async fn serve_store_summarize_mail_and_clean() {
     assert!(reports.iter().any(|e| e["blocked_uri"] == "inline" && e["document_uri"] == "https://s.example/a?x=1"));
 
     // Shutdown drained every sink: the rows and the mails are there.
-    let rows: i64 = db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM csp_reports", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows: i64 = db.count("csp_reports").await;
     assert_eq!(rows, 4);
     let mails = mail.wait_for(4).await;
     assert_eq!(mails.len(), 4, "one mail per report");

@@ -12,12 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pg::{Server, TestDb};
+use pg::TestDb;
 use tower_csp_reports::filter::KeepAll;
 use tower_csp_reports::postgres::PostgresStore;
-use tower_csp_reports::postgres::bb8::Pool;
-use tower_csp_reports::postgres::bb8_postgres::PostgresConnectionManager;
-use tower_csp_reports::postgres::tokio_postgres::NoTls;
 use tower_csp_reports::sink::MemorySink;
 use tower_csp_reports::sink::smtp::{SmtpMode, SmtpSink};
 use tower_csp_reports::{CspReportLayer, ReportBatch, ReportSink, SinkError, SinkOptions};
@@ -48,18 +45,7 @@ fn patient() -> SinkOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_mid_stream_loses_and_duplicates_nothing() {
     // A server of its own even when DATABASE_URL is set: this test stops and starts it.
-    let server = Arc::new(
-        tokio::task::spawn_blocking(Server::dedicated)
-            .await
-            .unwrap(),
-    );
-    let db = TestDb::on(server.config("postgres")).await;
-    let pool = Pool::builder()
-        .max_size(4)
-        .connection_timeout(Duration::from_millis(500))
-        .build(PostgresConnectionManager::new(db.config.clone(), NoTls))
-        .await
-        .unwrap();
+    let (server, db, pool) = pg::restartable().await;
     let store = PostgresStore::new(pool);
     store.migrate().await.unwrap();
 

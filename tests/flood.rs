@@ -61,13 +61,7 @@ async fn a_flood_is_counted_exactly() {
         .expect("the queue drains");
     let drain_time = started.elapsed() - load_time;
 
-    let rows: i64 = db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM csp_reports", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows: i64 = db.count("csp_reports").await;
     let stats = handle.stats();
     let sink = &stats.sinks[0];
     let sent = outcome.reports_sent as u64;

@@ -49,15 +49,6 @@ async fn store(db: &TestDb) -> PostgresStore {
     store
 }
 
-async fn count(db: &TestDb, table: &str) -> i64 {
-    db.client()
-        .await
-        .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 async fn partitions(db: &TestDb, table: &str) -> Vec<String> {
     let rows = db
         .client()
@@ -443,7 +434,7 @@ async fn custom_table_and_columns() {
         assert_eq!(row.get::<_, Option<bool>>(1), None);
         assert_eq!(row.get::<_, Option<i32>>(2), None);
     }
-    assert_eq!(count(&db, "AppViolations").await, 4);
+    assert_eq!(db.count("AppViolations").await, 4);
     let default_table: Option<String> = db
         .client()
         .await
@@ -533,7 +524,7 @@ async fn a_retried_batch_is_not_duplicated() {
         assert_eq!(sink.write(&batch).await.unwrap(), 100);
         assert_eq!(sink.write(&batch).await.unwrap(), 0);
         sink.send(&batch).await.unwrap();
-        assert_eq!(count(&db, "csp_reports").await, 100, "{method:?}");
+        assert_eq!(db.count("csp_reports").await, 100, "{method:?}");
 
         // A batch that is half old, half new: only the new half is written.
         let overlapping: ReportBatch = batch
@@ -550,7 +541,7 @@ async fn a_retried_batch_is_not_duplicated() {
             }))
             .collect();
         assert_eq!(sink.write(&overlapping).await.unwrap(), 50, "{method:?}");
-        assert_eq!(count(&db, "csp_reports").await, 150, "{method:?}");
+        assert_eq!(db.count("csp_reports").await, 150, "{method:?}");
     }
 }
 
@@ -770,7 +761,7 @@ async fn time_ranges_are_half_open() {
     // Retention's limit is excluded too: what is received exactly at it is kept.
     assert_eq!(store.delete_older_than(since, true).await.unwrap(), 1);
     assert_eq!(store.delete_older_than(since, false).await.unwrap(), 1);
-    assert_eq!(count(&db, "csp_reports").await, 5);
+    assert_eq!(db.count("csp_reports").await, 5);
 }
 
 #[tokio::test]
@@ -787,12 +778,12 @@ async fn retention_without_partitions() {
     let limit = days(7);
     assert_eq!(store.delete_older_than(limit, true).await.unwrap(), 4);
     assert_eq!(
-        count(&db, "csp_reports").await,
+        db.count("csp_reports").await,
         7,
         "a dry run deletes nothing"
     );
     assert_eq!(store.delete_older_than(limit, false).await.unwrap(), 4);
-    assert_eq!(count(&db, "csp_reports").await, 3);
+    assert_eq!(db.count("csp_reports").await, 3);
     assert_eq!(store.delete_older_than(limit, false).await.unwrap(), 0);
 }
 
@@ -824,9 +815,9 @@ async fn retention_with_partitions_drops_whole_days() {
     // The limit falls in the middle of 2026-10-10: two days go whole, 2 rows go one by one.
     let limit = h(12);
     assert_eq!(store.delete_older_than(limit, true).await.unwrap(), 6);
-    assert_eq!(count(&db, "csp_reports").await, 9);
+    assert_eq!(db.count("csp_reports").await, 9);
     assert_eq!(store.delete_older_than(limit, false).await.unwrap(), 6);
-    assert_eq!(count(&db, "csp_reports").await, 3);
+    assert_eq!(db.count("csp_reports").await, 3);
     let names = partitions(&db, "csp_reports").await;
     assert!(
         !names
@@ -839,7 +830,7 @@ async fn retention_with_partitions_drops_whole_days() {
     // A late report for a dropped day: its partition comes back.
     let late = report_at(h(-30), "https://a.example/", "img-src", "data");
     store.sink().send(&vec![late].into()).await.unwrap();
-    assert_eq!(count(&db, "csp_reports").await, 4);
+    assert_eq!(db.count("csp_reports").await, 4);
     // And the same works for a store that did not do the dropping (a cache that went stale).
     let other = PostgresStore::new(db.pool().await).partition_by_day(true);
     other.migrate().await.unwrap();
@@ -851,7 +842,7 @@ async fn retention_with_partitions_drops_whole_days() {
     store.delete_older_than(h(24), false).await.unwrap();
     let again = report_at(h(2), "https://a.example/", "img-src", "data");
     other.sink().send(&vec![again].into()).await.unwrap();
-    assert_eq!(count(&db, "csp_reports").await, 2);
+    assert_eq!(db.count("csp_reports").await, 2);
 }
 
 /// Sends like the dispatcher: the same batch again after a backoff while the error is transient.
@@ -873,18 +864,7 @@ async fn send_with_retries(sink: &impl ReportSink, batch: &ReportBatch) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_loses_and_duplicates_nothing() {
     // A server of its own even when DATABASE_URL is set: this test stops and starts it.
-    let server = std::sync::Arc::new(
-        tokio::task::spawn_blocking(Server::dedicated)
-            .await
-            .unwrap(),
-    );
-    let db = TestDb::on(server.config("postgres")).await;
-    let pool = Pool::builder()
-        .max_size(4)
-        .connection_timeout(Duration::from_millis(500))
-        .build(PostgresConnectionManager::new(db.config.clone(), NoTls))
-        .await
-        .unwrap();
+    let (server, db, pool) = support::restartable().await;
     let store = PostgresStore::new(pool).partition_by_day(true);
     store.migrate().await.unwrap();
     let sink = store.sink();

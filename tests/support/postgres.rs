@@ -285,10 +285,43 @@ impl TestDb {
             .expect("connect to the test database")
     }
 
+    /// How many rows a table has.
+    pub async fn count(&self, table: &str) -> i64 {
+        self.client()
+            .await
+            .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
+            .await
+            .expect("count rows")
+            .get(0)
+    }
+
     /// One plain connection, for checking what was written.
     pub async fn client(&self) -> tokio_postgres::Client {
         let (client, connection) = self.config.connect(NoTls).await.expect("connect");
         tokio::spawn(connection);
         client
     }
+}
+
+/// For tests that stop and start the server: a dedicated server (even when `DATABASE_URL` is
+/// set), a fresh database on it, and a pool that gives up on a connection within 500 ms, so
+/// that an outage shows as errors rather than waits.
+pub async fn restartable() -> (
+    std::sync::Arc<Server>,
+    TestDb,
+    Pool<PostgresConnectionManager<NoTls>>,
+) {
+    let server = std::sync::Arc::new(
+        tokio::task::spawn_blocking(Server::dedicated)
+            .await
+            .expect("start a dedicated server"),
+    );
+    let db = TestDb::on(server.config("postgres")).await;
+    let pool = Pool::builder()
+        .max_size(4)
+        .connection_timeout(std::time::Duration::from_millis(500))
+        .build(PostgresConnectionManager::new(db.config.clone(), NoTls))
+        .await
+        .expect("a pool on the dedicated server");
+    (server, db, pool)
 }
