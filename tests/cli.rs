@@ -225,8 +225,14 @@ struct Served {
 }
 
 impl Served {
-    fn start(args: &[&str]) -> Self {
-        let mut child = command(args)
+    /// `csp-reports --log-format json serve --listen 127.0.0.1:0` with more options.
+    fn start(options: &[&str]) -> Self {
+        let args = [
+            &["--log-format", "json", "serve", "--listen", "127.0.0.1:0"][..],
+            options,
+        ]
+        .concat();
+        let mut child = command(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -309,11 +315,6 @@ async fn serve_store_summarize_mail_and_clean() {
     }
 
     let served = Served::start(&[
-        "--log-format",
-        "json",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
         "--database-url",
         &url,
         "--smtp-url",
@@ -501,11 +502,6 @@ async fn serve_over_tls() {
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
 
     let served = Served::start(&[
-        "--log-format",
-        "json",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
         "--tls-cert",
         cert_path.to_str().unwrap(),
         "--tls-key",

@@ -405,34 +405,32 @@ async fn custom_table_and_columns() {
             .unwrap();
 
         let client = db.client().await;
-        let row = client
-            .query_one(
-                "SELECT document_host, from_ipv6, \"Line_Plus_One\" FROM \"AppViolations\" \
-                 WHERE id = $1::text::uuid",
-                &[&a.id.to_string()],
-            )
-            .await
-            .unwrap();
+        let custom = |id: String| {
+            let client = &client;
+            async move {
+                let row = client
+                    .query_one(
+                        "SELECT document_host, from_ipv6, \"Line_Plus_One\" FROM \"AppViolations\" \
+                         WHERE id = $1::text::uuid",
+                        &[&id],
+                    )
+                    .await
+                    .unwrap();
+                (
+                    row.get::<_, Option<String>>(0),
+                    row.get::<_, Option<bool>>(1),
+                    row.get::<_, Option<i32>>(2),
+                )
+            }
+        };
         assert_eq!(
-            row.get::<_, Option<String>>(0).as_deref(),
-            Some("a.example:8443")
+            custom(a.id.to_string()).await,
+            (Some("a.example:8443".to_owned()), Some(true), Some(42))
         );
-        assert_eq!(row.get::<_, Option<bool>>(1), Some(true));
-        assert_eq!(row.get::<_, Option<i32>>(2), Some(42));
-        let row = client
-            .query_one(
-                "SELECT document_host, from_ipv6, \"Line_Plus_One\" FROM \"AppViolations\" \
-                 WHERE id = $1::text::uuid",
-                &[&b.id.to_string()],
-            )
-            .await
-            .unwrap();
         assert_eq!(
-            row.get::<_, Option<String>>(0).as_deref(),
-            Some("b.example")
+            custom(b.id.to_string()).await,
+            (Some("b.example".to_owned()), None, None)
         );
-        assert_eq!(row.get::<_, Option<bool>>(1), None);
-        assert_eq!(row.get::<_, Option<i32>>(2), None);
     }
     assert_eq!(db.count("AppViolations").await, 4);
     let default_table: Option<String> = db

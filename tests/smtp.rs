@@ -37,6 +37,17 @@ fn batch(reports: &[&Report]) -> ReportBatch {
 }
 
 /// Collects what the error hook is given.
+/// Sends one report and waits for what the error hook is told.
+async fn first_error(sink: &SmtpSink, errors: &mut mpsc::UnboundedReceiver<String>) -> String {
+    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, errors.recv())
+        .await
+        .expect("the hook is called")
+        .unwrap()
+}
+
 fn error_channel() -> (
     impl Fn(&SinkError) + Send + Sync + 'static,
     mpsc::UnboundedReceiver<String>,
@@ -397,13 +408,7 @@ async fn a_permanent_refusal_goes_to_the_error_hook_without_retries() {
         .on_error(hook)
         .build()
         .unwrap();
-    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
-        .await
-        .unwrap();
-    let error = tokio::time::timeout(PATIENCE, errors.recv())
-        .await
-        .expect("the hook is called")
-        .unwrap();
+    let error = first_error(&sink, &mut errors).await;
     assert!(
         error.starts_with("transient=false permanent=true attempts=1 status=Some(\"550\")"),
         "{error}"
@@ -488,13 +493,7 @@ async fn a_server_that_stays_down_is_given_up_on_through_the_error_hook() {
         .on_error(hook)
         .build()
         .unwrap();
-    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
-        .await
-        .unwrap();
-    let error = tokio::time::timeout(PATIENCE, errors.recv())
-        .await
-        .expect("the hook is called")
-        .unwrap();
+    let error = first_error(&sink, &mut errors).await;
     assert!(
         error.starts_with("transient=true permanent=false attempts="),
         "{error}"

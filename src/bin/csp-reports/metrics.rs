@@ -39,39 +39,49 @@ pub(crate) fn render(stats: &Stats) -> String {
         let _ = writeln!(out, "# TYPE csp_reports_{name}_total counter");
         let _ = writeln!(out, "csp_reports_{name}_total {value}");
     }
-    let per_sink: [(&str, SinkCounter); 4] = [
-        ("delivered", |s| s.delivered),
-        ("dropped", |s| s.dropped),
-        ("failed", |s| s.failed),
-        ("errors", |s| s.errors),
+    let per_sink: [(&str, &str, &str, SinkCounter); 5] = [
+        (
+            "sink_delivered_total",
+            "counter",
+            "Reports each sink accepted.",
+            |s| s.delivered,
+        ),
+        (
+            "sink_dropped_total",
+            "counter",
+            "Reports dropped because a sink's queue was full.",
+            |s| s.dropped,
+        ),
+        (
+            "sink_failed_total",
+            "counter",
+            "Reports a sink failed for good.",
+            |s| s.failed,
+        ),
+        (
+            "sink_errors_total",
+            "counter",
+            "Failed calls to each sink.",
+            |s| s.errors,
+        ),
+        (
+            "sink_queued",
+            "gauge",
+            "Reports waiting in each sink's queue.",
+            |s| s.queued as u64,
+        ),
     ];
-    for (name, get) in per_sink {
-        let _ = writeln!(
-            out,
-            "# HELP csp_reports_sink_{name}_total Reports {name} per sink (errors: failed calls)."
-        );
-        let _ = writeln!(out, "# TYPE csp_reports_sink_{name}_total counter");
+    for (name, kind, help, get) in per_sink {
+        let _ = writeln!(out, "# HELP csp_reports_{name} {help}");
+        let _ = writeln!(out, "# TYPE csp_reports_{name} {kind}");
         for sink in &stats.sinks {
             let _ = writeln!(
                 out,
-                "csp_reports_sink_{name}_total{{sink=\"{}\"}} {}",
+                "csp_reports_{name}{{sink=\"{}\"}} {}",
                 escape(&sink.name),
                 get(sink)
             );
         }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP csp_reports_sink_queued Reports waiting in each sink's queue."
-    );
-    let _ = writeln!(out, "# TYPE csp_reports_sink_queued gauge");
-    for sink in &stats.sinks {
-        let _ = writeln!(
-            out,
-            "csp_reports_sink_queued{{sink=\"{}\"}} {}",
-            escape(&sink.name),
-            sink.queued
-        );
     }
     out
 }
