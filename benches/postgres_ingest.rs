@@ -35,19 +35,19 @@ fn batch(seq: usize) -> ReportBatch {
             r.user_agent = Some(
                 "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
                  Chrome/131.0.0.0 Safari/537.36"
-                    .to_owned(),
+                    .into(),
             );
             r.client_ip = Some(std::net::IpAddr::from([203, 0, 113, (n % 250) as u8]));
             r.url = r.document_uri.clone();
-            r.referrer = Some("https://search.example/".to_owned());
+            r.referrer = Some("https://search.example/".into());
             r.original_policy = Some(
                 "default-src 'self'; script-src 'self' https://cdn.shop.example; img-src 'self' \
                  data:; style-src 'self' 'unsafe-inline'; report-to csp-endpoint"
-                    .to_owned(),
+                    .into(),
             );
-            r.disposition = Some("enforce".to_owned());
+            r.disposition = Some("enforce".into());
             r.status_code = Some(200);
-            r.source_file = Some("https://shop.example/static/app.js".to_owned());
+            r.source_file = Some("https://shop.example/static/app.js".into());
             r.line_number = Some(1042);
             r.column_number = Some(17);
             r.raw = serde_json::json!({
@@ -60,7 +60,8 @@ fn batch(seq: usize) -> ReportBatch {
                     "sourceFile": r.source_file, "lineNumber": 1042, "columnNumber": 17
                 }
             })
-            .to_string();
+            .to_string()
+            .into();
             r
         })
         .collect()
@@ -157,23 +158,23 @@ async fn bare_copy(client: &Client, table: &str, batch: &ReportBatch) {
                 &r.received_at,
                 &age,
                 &r.format.as_str(),
-                &r.report_type,
+                &&*r.report_type,
                 &r.invalid_reason,
                 &raw,
                 &no_text,
-                &r.user_agent,
+                &r.user_agent.as_deref(),
                 &r.client_ip,
-                &r.url,
-                &r.document_uri,
-                &r.referrer,
-                &r.blocked_uri,
-                &r.effective_directive,
-                &r.violated_directive,
-                &r.original_policy,
-                &r.disposition,
+                &r.url.as_deref(),
+                &r.document_uri.as_deref(),
+                &r.referrer.as_deref(),
+                &r.blocked_uri.as_deref(),
+                &r.effective_directive.as_deref(),
+                &r.violated_directive.as_deref(),
+                &r.original_policy.as_deref(),
+                &r.disposition.as_deref(),
                 &status,
-                &r.script_sample,
-                &r.source_file,
+                &r.script_sample.as_deref(),
+                &r.source_file.as_deref(),
                 &line,
                 &column,
                 &fingerprint,

@@ -33,9 +33,11 @@ impl ReportSink for DirectiveCounter {
         for report in batch.iter() {
             let directive = report
                 .effective_directive
-                .clone()
-                .unwrap_or_else(|| report.report_type.clone());
-            *counts.entry(directive).or_default() += 1;
+                .as_deref()
+                .unwrap_or(&report.report_type);
+            // A copy, not a clone: a field is a slice of its request body and would keep the
+            // whole body alive for as long as the map lives.
+            *counts.entry(directive.to_owned()).or_default() += 1;
         }
         println!("batch of {} reports; totals now {counts:?}", batch.len());
         Ok(())

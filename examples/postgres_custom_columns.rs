@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "script-src-elem",
         "inline",
     );
-    from_chrome.user_agent = Some("Mozilla/5.0 Chrome/131.0.0.0 Safari/537.36".to_owned());
+    from_chrome.user_agent = Some("Mozilla/5.0 Chrome/131.0.0.0 Safari/537.36".into());
     let from_firefox = Report::csp("https://www.example.org/", "img-src", "data");
     let ids = [from_chrome.id.to_string(), from_firefox.id.to_string()];
     store

@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "script-src-elem",
         "inline",
     );
-    inline.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64; rv:149.0) Firefox/149.0".to_owned());
+    inline.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64; rv:149.0) Firefox/149.0".into());
     let pixel = Report::csp(
         "https://example.com/",
         "img-src",

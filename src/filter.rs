@@ -31,6 +31,8 @@
 
 use std::net::IpAddr;
 
+use bytestring::ByteString;
+
 use crate::report::{ContentType, Report, find_scheme_separator};
 
 /// What is known of the request that carried a report.
@@ -38,7 +40,7 @@ use crate::report::{ContentType, Report, find_scheme_separator};
 #[non_exhaustive]
 pub struct RequestFacts {
     /// The `User-Agent` header.
-    pub user_agent: Option<String>,
+    pub user_agent: Option<ByteString>,
     /// The client's address, when the server made it known.
     pub client_ip: Option<IpAddr>,
     /// The `Origin` header.
@@ -257,7 +259,7 @@ impl DropSchemes {
 
 impl Filter for DropSchemes {
     fn keep(&self, report: &Report, _: &RequestFacts) -> bool {
-        let hit = |v: &Option<String>| v.as_deref().is_some_and(|v| self.matches_scheme(v));
+        let hit = |v: &Option<ByteString>| v.as_deref().is_some_and(|v| self.matches_scheme(v));
         !(hit(&report.blocked_uri)
             || hit(&report.source_file)
             || report
@@ -320,7 +322,7 @@ fn host_of(url: &str) -> Option<&str> {
 
 impl Filter for DropHosts {
     fn keep(&self, report: &Report, _: &RequestFacts) -> bool {
-        let hit = |v: &Option<String>| v.as_deref().is_some_and(|v| self.matches(v));
+        let hit = |v: &Option<ByteString>| v.as_deref().is_some_and(|v| self.matches(v));
         !(hit(&report.blocked_uri) || hit(&report.source_file))
     }
 }
@@ -378,8 +380,8 @@ mod tests {
 
     fn report(blocked: &str, source: Option<&str>, sample: Option<&str>) -> Report {
         let mut r = Report::csp("https://site.example/p", "script-src-elem", blocked);
-        r.source_file = source.map(str::to_owned);
-        r.script_sample = sample.map(str::to_owned);
+        r.source_file = source.map(Into::into);
+        r.script_sample = sample.map(Into::into);
         r
     }
 

@@ -23,6 +23,7 @@ mod service;
 pub mod sink;
 
 pub use body::ResponseBody;
+pub use bytestring::{self, ByteString};
 pub use cors::Cors;
 pub use dispatch::{Dispatch, SinkOptions};
 pub use endpoint::ReportingEndpoint;

@@ -50,6 +50,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use bytestring::ByteString;
 use jiff::Timestamp;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -95,18 +96,19 @@ const MAX_REASON: usize = 256;
 const MAX_AGE_MS: u64 = 30 * 24 * 3600 * 1000;
 
 /// Parses a request body.
+///
+/// The body is copied once; the text fields of the reports are slices of that copy, unless
+/// a value had to change (escapes, a length cap, a number read as text).
 pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Parsed {
     let received_at = Timestamp::now();
-    let text = match std::str::from_utf8(body) {
-        Ok(text) => text,
-        Err(_) => {
-            let raw = String::from_utf8_lossy(body).into_owned();
-            return rejected(raw, "body is not valid UTF-8", received_at);
-        }
+    let Ok(buffer) = ByteString::try_from(body) else {
+        let raw = String::from_utf8_lossy(body).into_owned();
+        return rejected(raw.into(), "body is not valid UTF-8", received_at);
     };
+    let text: &str = &buffer;
     let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
     let outcome = match trimmed.as_bytes().first() {
-        None => return rejected(text.to_owned(), "empty body", received_at),
+        None => return rejected(buffer.clone(), "empty body", received_at),
         Some(b'[') => read_array(trimmed, limits.max_reports),
         Some(b'{') => read_one(trimmed).map(|item| (vec![item], 0)),
         Some(_) => {
@@ -115,13 +117,14 @@ pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Pa
             } else {
                 "body is not valid JSON"
             };
-            return rejected(text.to_owned(), reason, received_at);
+            return rejected(buffer.clone(), reason, received_at);
         }
     };
     let Some((items, truncated)) = outcome else {
-        return rejected(text.to_owned(), "body is not valid JSON", received_at);
+        return rejected(buffer.clone(), "body is not valid JSON", received_at);
     };
     let ctx = Context {
+        buffer: &buffer,
         limits,
         received_at,
         content_type,
@@ -219,7 +222,7 @@ fn read_array(text: &str, max: usize) -> Option<(Vec<Item<'_>>, usize)> {
     }
 }
 
-fn rejected(raw: String, reason: &'static str, received_at: Timestamp) -> Parsed {
+fn rejected(raw: ByteString, reason: &'static str, received_at: Timestamp) -> Parsed {
     let mut report = Report::empty(WireFormat::Unparsed, raw, received_at);
     report.invalid_reason = Some(reason.to_owned());
     report.fingerprint = Fingerprint::of(&report);
@@ -231,6 +234,8 @@ fn rejected(raw: String, reason: &'static str, received_at: Timestamp) -> Parsed
 }
 
 struct Context<'l> {
+    /// The body: every borrowed string the parser sees is a slice of it.
+    buffer: &'l ByteString,
     limits: &'l Limits,
     received_at: Timestamp,
     content_type: ContentType,
@@ -238,7 +243,8 @@ struct Context<'l> {
 }
 
 fn parse_item(raw: &str, item: &Nested<'_>, ctx: &Context<'_>) -> Report {
-    let mut report = Report::empty(WireFormat::Legacy, raw.to_owned(), ctx.received_at);
+    let raw = ctx.buffer.slice_ref(raw);
+    let mut report = Report::empty(WireFormat::Legacy, raw, ctx.received_at);
     if let Err(reason) = fill(&mut report, item, ctx) {
         // serde's messages quote the offending value ("invalid type: string \"...\""),
         // which can be as long as the body.
@@ -263,57 +269,59 @@ fn fill(report: &mut Report, item: &Nested<'_>, ctx: &Context<'_>) -> Result<(),
     let top = item.fields("")?;
     if let Some(inner) = &top.csp_report {
         report.format = WireFormat::Legacy;
-        return fill_csp(report, inner.fields("csp-report")?, ctx.limits);
+        return fill_csp(report, inner.fields("csp-report")?, ctx);
     }
     if top.body.is_some() || top.get(Slot::Type).is_some() {
         report.format = reporting_format;
-        let limits = ctx.limits;
         report.age_ms = number(top, Slot::Age, MAX_AGE_MS)?;
-        report.url = string(top, Slot::Url, limits)?;
-        report.user_agent = string(top, Slot::UserAgent, limits)?;
-        let kind = string(top, Slot::Type, limits)?.ok_or("missing report type")?;
+        report.url = string(top, Slot::Url, ctx)?;
+        report.user_agent = string(top, Slot::UserAgent, ctx)?;
+        let kind = string(top, Slot::Type, ctx)?.ok_or("missing report type")?;
         if kind != CSP_VIOLATION {
             report.report_type = kind;
             return Ok(());
         }
         let body = top.body.as_ref().ok_or("missing body")?;
-        return fill_csp(report, body.fields("body")?, limits);
+        return fill_csp(report, body.fields("body")?, ctx);
     }
     if top.slots.iter().any(Option::is_some) {
         report.format = WireFormat::LegacyBare;
-        return fill_csp(report, top, ctx.limits);
+        return fill_csp(report, top, ctx);
     }
     Err("no report fields".to_owned())
 }
 
-fn fill_csp(report: &mut Report, fields: &Fields<'_>, limits: &Limits) -> Result<(), String> {
-    report.document_uri = string(fields, Slot::DocumentUri, limits)?;
-    report.referrer = string(fields, Slot::Referrer, limits)?;
-    report.blocked_uri = string(fields, Slot::BlockedUri, limits)?;
-    report.effective_directive = string(fields, Slot::EffectiveDirective, limits)?;
-    report.violated_directive = string(fields, Slot::ViolatedDirective, limits)?;
-    report.original_policy = string(fields, Slot::OriginalPolicy, limits)?;
-    report.disposition = string(fields, Slot::Disposition, limits)?.map(|mut d| {
-        d.make_ascii_lowercase();
-        d
+fn fill_csp(report: &mut Report, fields: &Fields<'_>, ctx: &Context<'_>) -> Result<(), String> {
+    report.document_uri = string(fields, Slot::DocumentUri, ctx)?;
+    report.referrer = string(fields, Slot::Referrer, ctx)?;
+    report.blocked_uri = string(fields, Slot::BlockedUri, ctx)?;
+    report.effective_directive = string(fields, Slot::EffectiveDirective, ctx)?;
+    report.violated_directive = string(fields, Slot::ViolatedDirective, ctx)?;
+    report.original_policy = string(fields, Slot::OriginalPolicy, ctx)?;
+    report.disposition = string(fields, Slot::Disposition, ctx)?.map(|d| {
+        if d.bytes().any(|b| b.is_ascii_uppercase()) {
+            d.to_ascii_lowercase().into()
+        } else {
+            d
+        }
     });
     report.status_code = number(fields, Slot::StatusCode, 999)?.map(|n| n as u16);
-    report.script_sample = string(fields, Slot::ScriptSample, limits)?;
-    report.source_file = string(fields, Slot::SourceFile, limits)?;
+    report.script_sample = string(fields, Slot::ScriptSample, ctx)?;
+    report.source_file = string(fields, Slot::SourceFile, ctx)?;
     report.line_number = number(fields, Slot::LineNumber, u64::from(u32::MAX))?.map(|n| n as u32);
     report.column_number =
         number(fields, Slot::ColumnNumber, u64::from(u32::MAX))?.map(|n| n as u32);
     if report.user_agent.is_none() {
-        report.user_agent = string(fields, Slot::UserAgent, limits)?;
+        report.user_agent = string(fields, Slot::UserAgent, ctx)?;
     }
 
     // Old browsers put the whole directive ("script-src 'self'") in violated-directive.
     if report.effective_directive.is_none() {
-        report.effective_directive = report
-            .violated_directive
-            .as_deref()
-            .and_then(|v| v.split_ascii_whitespace().next())
-            .map(str::to_owned);
+        report.effective_directive = report.violated_directive.as_ref().and_then(|v| {
+            v.split_ascii_whitespace()
+                .next()
+                .map(|first| v.slice_ref(first))
+        });
     }
     if report.violated_directive.is_none() {
         report.violated_directive = report.effective_directive.clone();
@@ -649,10 +657,19 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 }
 
-fn string(fields: &Fields<'_>, slot: Slot, limits: &Limits) -> Result<Option<String>, String> {
+fn string(
+    fields: &Fields<'_>,
+    slot: Slot,
+    ctx: &Context<'_>,
+) -> Result<Option<ByteString>, String> {
+    let max = ctx.limits.max_field_length;
     let text: Cow<'_, str> = match fields.get(slot) {
         None | Some(Scalar::Null) => return Ok(None),
         Some(Scalar::Str(s)) if s.is_empty() => return Ok(None),
+        // Text read as it stands in the body: a slice of it, when nothing needs changing.
+        Some(Scalar::Str(Cow::Borrowed(s))) if s.len() <= max && !has_unsafe(s) => {
+            return Ok(Some(ctx.buffer.slice_ref(s)));
+        }
         Some(Scalar::Str(s)) => Cow::Borrowed(s.as_ref()),
         Some(Scalar::Unsigned(n)) => Cow::Owned(n.to_string()),
         Some(Scalar::Signed(n)) => Cow::Owned(n.to_string()),
@@ -660,7 +677,7 @@ fn string(fields: &Fields<'_>, slot: Slot, limits: &Limits) -> Result<Option<Str
         Some(Scalar::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
         Some(Scalar::Compound) => return Err(format!("{} is not a string", slot.name())),
     };
-    Ok(Some(clean(&text, limits.max_field_length)))
+    Ok(Some(clean(&text, max).into()))
 }
 
 fn number(fields: &Fields<'_>, slot: Slot, max: u64) -> Result<Option<u64>, String> {
@@ -708,7 +725,7 @@ fn is_unsafe(c: char) -> bool {
 /// Whether `text` holds an unsafe character. Reports are nearly all ASCII, so that case is
 /// a branch-free pass over the bytes (which the compiler vectorizes); characters are decoded
 /// only for other text. Decoding every character was the largest cost of parsing a report.
-fn has_unsafe(text: &str) -> bool {
+pub(crate) fn has_unsafe(text: &str) -> bool {
     if text.is_ascii() {
         text.bytes()
             .fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f))

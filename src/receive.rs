@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
@@ -14,7 +15,7 @@ use crate::filter::RequestFacts;
 use crate::future::ResponseFuture;
 use crate::handle::Counters;
 use crate::layer::Shared;
-use crate::parse::{clean, parse_body};
+use crate::parse::{clean, has_unsafe, parse_body};
 use crate::report::ContentType;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -122,12 +123,16 @@ async fn accept(
         parts
             .headers
             .get(name)
-            .map(|v: &HeaderValue| clean(&String::from_utf8_lossy(v.as_bytes()), max_field))
+            .map(|v: &HeaderValue| match v.to_str() {
+                // Nearly every header is visible ASCII with nothing to escape or cut.
+                Ok(text) if text.len() <= max_field && !has_unsafe(text) => ByteString::from(text),
+                _ => clean(&String::from_utf8_lossy(v.as_bytes()), max_field).into(),
+            })
     };
     let facts = RequestFacts {
         user_agent: header_text(header::USER_AGENT),
         client_ip,
-        origin: header_text(header::ORIGIN),
+        origin: header_text(header::ORIGIN).map(String::from),
         path: parts.uri.path().to_owned(),
         content_type: Some(content_type),
     };

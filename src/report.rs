@@ -20,6 +20,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use bytestring::ByteString;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -107,6 +108,12 @@ impl ContentType {
 ///
 /// Every string field is capped in length and has its control characters escaped, so it can
 /// go to a log line or an email as it is; [`raw`](Self::raw) keeps the item exactly as sent.
+///
+/// The text fields are [`ByteString`]s (they dereference to `str`): the parser copies a body
+/// once and the fields of its reports are slices of that copy, so a report costs one
+/// allocation per body rather than one per field. Build them with `.into()` from a `&str` or
+/// a `String`. A sink that keeps a field beyond the report (in a map, a cache) should keep a
+/// copy (`.to_string()`): a clone is a slice that keeps its whole body alive.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Report {
@@ -121,40 +128,40 @@ pub struct Report {
     pub format: WireFormat,
     /// The report type: [`CSP_VIOLATION`] for every CSP format, or another Reporting API type
     /// (`deprecation`, `intervention`, `coep`, ...), kept with its raw body.
-    pub report_type: String,
+    pub report_type: ByteString,
     /// Why the report is invalid (at most 256 bytes, escaped like the fields); `None` when it
     /// is valid.
     pub invalid_reason: Option<String>,
     /// The item exactly as it came: its JSON text, or the raw body text for
     /// [`WireFormat::Unparsed`] (invalid UTF-8 replaced).
-    pub raw: String,
+    pub raw: ByteString,
     /// The browser: the report's own `user_agent`, else the request's `User-Agent` header.
-    pub user_agent: Option<String>,
+    pub user_agent: Option<ByteString>,
     /// The client's IP address, when the server made it known (see
     /// [`CspReportLayer::client_ip`](crate::CspReportLayer::client_ip)).
     pub client_ip: Option<IpAddr>,
     /// The Reporting API `url` of the document the report is about.
-    pub url: Option<String>,
+    pub url: Option<ByteString>,
     /// `document-uri` / `documentURL`.
-    pub document_uri: Option<String>,
+    pub document_uri: Option<ByteString>,
     /// `referrer`.
-    pub referrer: Option<String>,
+    pub referrer: Option<ByteString>,
     /// `blocked-uri` / `blockedURL`: a URL, or a keyword like `inline`, `eval`, `data`.
-    pub blocked_uri: Option<String>,
+    pub blocked_uri: Option<ByteString>,
     /// `effective-directive`, derived from `violated-directive` when missing.
-    pub effective_directive: Option<String>,
+    pub effective_directive: Option<ByteString>,
     /// `violated-directive`, copied from `effective-directive` when missing.
-    pub violated_directive: Option<String>,
+    pub violated_directive: Option<ByteString>,
     /// `original-policy`.
-    pub original_policy: Option<String>,
+    pub original_policy: Option<ByteString>,
     /// `disposition`: `enforce` or `report`.
-    pub disposition: Option<String>,
+    pub disposition: Option<ByteString>,
     /// The HTTP status of the document.
     pub status_code: Option<u16>,
     /// `script-sample` / `sample`: the first characters of the blocked code.
-    pub script_sample: Option<String>,
+    pub script_sample: Option<ByteString>,
     /// `source-file` / `sourceFile`.
-    pub source_file: Option<String>,
+    pub source_file: Option<ByteString>,
     /// `line-number` / `lineNumber`.
     pub line_number: Option<u32>,
     /// `column-number` / `columnNumber`.
@@ -185,13 +192,13 @@ impl Report {
     }
 
     /// An empty report of the given format, received now; the parser fills it in.
-    pub(crate) fn empty(format: WireFormat, raw: String, received_at: Timestamp) -> Self {
+    pub(crate) fn empty(format: WireFormat, raw: ByteString, received_at: Timestamp) -> Self {
         Self {
             id: ReportId::generate_at(received_at),
             received_at,
             age_ms: None,
             format,
-            report_type: CSP_VIOLATION.to_owned(),
+            report_type: ByteString::from_static(CSP_VIOLATION),
             invalid_reason: None,
             raw,
             user_agent: None,
@@ -221,18 +228,20 @@ impl Report {
     /// assert_eq!(report.violated_directive.as_deref(), Some("script-src-elem"));
     /// ```
     pub fn csp(document_uri: &str, directive: &str, blocked_uri: &str) -> Self {
-        let mut report = Self::empty(WireFormat::Legacy, String::new(), Timestamp::now());
-        report.document_uri = Some(document_uri.to_owned());
-        report.effective_directive = Some(directive.to_owned());
-        report.violated_directive = Some(directive.to_owned());
-        report.blocked_uri = Some(blocked_uri.to_owned());
+        let mut report = Self::empty(WireFormat::Legacy, ByteString::new(), Timestamp::now());
         report.raw = serde_json::json!({ "csp-report": {
             "document-uri": document_uri,
             "violated-directive": directive,
             "effective-directive": directive,
             "blocked-uri": blocked_uri,
         }})
-        .to_string();
+        .to_string()
+        .into();
+        let directive = ByteString::from(directive);
+        report.document_uri = Some(document_uri.into());
+        report.effective_directive = Some(directive.clone());
+        report.violated_directive = Some(directive);
+        report.blocked_uri = Some(blocked_uri.into());
         report.fingerprint = Fingerprint::of(&report);
         report
     }

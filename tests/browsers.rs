@@ -27,7 +27,7 @@ use axum::response::Response;
 use tokio::net::TcpListener;
 use tower_csp_reports::filter::KeepAll;
 use tower_csp_reports::sink::MemorySink;
-use tower_csp_reports::{CspReportLayer, Dispatch, Report, WireFormat};
+use tower_csp_reports::{ByteString, CspReportLayer, Dispatch, Report, WireFormat};
 
 use site::{Delivery, EVAL_CODE, INLINE_SCRIPT, INLINE_STYLE, Site, Tls};
 
@@ -355,7 +355,7 @@ impl Violation {
     }
 
     fn of(report: &Report) -> Self {
-        let text = |field: &Option<String>| field.clone().unwrap_or_default();
+        let text = |field: &Option<ByteString>| field.as_deref().unwrap_or_default().to_owned();
         Self {
             directive: text(&report.effective_directive),
             blocked: text(&report.blocked_uri),

@@ -175,23 +175,23 @@ fn nasty_reporting_api() -> String {
 /// Every string of a report but its raw text.
 fn texts(report: &Report) -> Vec<(&'static str, &str)> {
     let fields = [
-        ("report_type", Some(&report.report_type)),
-        ("invalid_reason", report.invalid_reason.as_ref()),
-        ("user_agent", report.user_agent.as_ref()),
-        ("url", report.url.as_ref()),
-        ("document_uri", report.document_uri.as_ref()),
-        ("referrer", report.referrer.as_ref()),
-        ("blocked_uri", report.blocked_uri.as_ref()),
-        ("effective_directive", report.effective_directive.as_ref()),
-        ("violated_directive", report.violated_directive.as_ref()),
-        ("original_policy", report.original_policy.as_ref()),
-        ("disposition", report.disposition.as_ref()),
-        ("script_sample", report.script_sample.as_ref()),
-        ("source_file", report.source_file.as_ref()),
+        ("report_type", Some(&*report.report_type)),
+        ("invalid_reason", report.invalid_reason.as_deref()),
+        ("user_agent", report.user_agent.as_deref()),
+        ("url", report.url.as_deref()),
+        ("document_uri", report.document_uri.as_deref()),
+        ("referrer", report.referrer.as_deref()),
+        ("blocked_uri", report.blocked_uri.as_deref()),
+        ("effective_directive", report.effective_directive.as_deref()),
+        ("violated_directive", report.violated_directive.as_deref()),
+        ("original_policy", report.original_policy.as_deref()),
+        ("disposition", report.disposition.as_deref()),
+        ("script_sample", report.script_sample.as_deref()),
+        ("source_file", report.source_file.as_deref()),
     ];
     fields
         .into_iter()
-        .filter_map(|(name, value)| Some((name, value?.as_str())))
+        .filter_map(|(name, value)| Some((name, value?)))
         .collect()
 }
 

@@ -71,11 +71,7 @@ fn check(case: &Case, i: usize, report: &Report, expect: &Expect) {
         );
     }
     let pairs = [
-        (
-            "type",
-            expect.report_type,
-            Some(report.report_type.as_str()),
-        ),
+        ("type", expect.report_type, Some(&*report.report_type)),
         ("document", expect.document, report.document()),
         ("blocked", expect.blocked, report.blocked_uri.as_deref()),
         (

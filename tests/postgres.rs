@@ -33,7 +33,7 @@ fn invalid_at(at: Timestamp, raw: &str, reason: &str) -> Report {
     let mut report = Report::csp("https://x.example/", "img-src", "data");
     report.received_at = at;
     report.format = WireFormat::Unparsed;
-    report.raw = raw.to_owned();
+    report.raw = raw.into();
     report.invalid_reason = Some(reason.to_owned());
     report.document_uri = None;
     report.effective_directive = None;
@@ -169,17 +169,17 @@ fn full_report() -> Report {
     r.received_at = ts("2026-11-23T10:11:12.123456Z");
     r.age_ms = Some(1234);
     r.format = WireFormat::ReportingApi;
-    r.raw = r#"{"type":"csp-violation","age":1234,"body":{"documentURL":"https://shop.example/cart?id=7#pay","blockedURL":"https://cdn.evil.example/x.js"}}"#.to_owned();
-    r.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/149.0".to_owned());
+    r.raw = r#"{"type":"csp-violation","age":1234,"body":{"documentURL":"https://shop.example/cart?id=7#pay","blockedURL":"https://cdn.evil.example/x.js"}}"#.into();
+    r.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/149.0".into());
     r.client_ip = Some("2001:db8::7".parse().unwrap());
-    r.url = Some("https://shop.example/cart?id=7".to_owned());
-    r.referrer = Some("https://search.example/?q=shoes".to_owned());
-    r.violated_directive = Some("script-src".to_owned());
-    r.original_policy = Some("default-src 'self'; report-to csp".to_owned());
-    r.disposition = Some("enforce".to_owned());
+    r.url = Some("https://shop.example/cart?id=7".into());
+    r.referrer = Some("https://search.example/?q=shoes".into());
+    r.violated_directive = Some("script-src".into());
+    r.original_policy = Some("default-src 'self'; report-to csp".into());
+    r.disposition = Some("enforce".into());
     r.status_code = Some(65535);
-    r.script_sample = Some("alert('é ✓')".to_owned());
-    r.source_file = Some("https://shop.example/app.js".to_owned());
+    r.script_sample = Some("alert('é ✓')".into());
+    r.source_file = Some("https://shop.example/app.js".into());
     r.line_number = Some(u32::MAX);
     r.column_number = Some(17);
     // The high bit set: stored in a signed bigint, it must come back the same.
@@ -226,19 +226,19 @@ async fn assert_round_trip(method: WriteMethod) {
         Some(serde_json::from_str(&report.raw).unwrap())
     );
     assert_eq!(text(8), None);
-    assert_eq!(text(9), report.user_agent);
+    assert_eq!(text(9).as_deref(), report.user_agent.as_deref());
     assert_eq!(text(10).as_deref(), Some("2001:db8::7"));
-    assert_eq!(text(11), report.url);
-    assert_eq!(text(12), report.document_uri);
-    assert_eq!(text(13), report.referrer);
-    assert_eq!(text(14), report.blocked_uri);
-    assert_eq!(text(15), report.effective_directive);
-    assert_eq!(text(16), report.violated_directive);
-    assert_eq!(text(17), report.original_policy);
-    assert_eq!(text(18), report.disposition);
+    assert_eq!(text(11).as_deref(), report.url.as_deref());
+    assert_eq!(text(12).as_deref(), report.document_uri.as_deref());
+    assert_eq!(text(13).as_deref(), report.referrer.as_deref());
+    assert_eq!(text(14).as_deref(), report.blocked_uri.as_deref());
+    assert_eq!(text(15).as_deref(), report.effective_directive.as_deref());
+    assert_eq!(text(16).as_deref(), report.violated_directive.as_deref());
+    assert_eq!(text(17).as_deref(), report.original_policy.as_deref());
+    assert_eq!(text(18).as_deref(), report.disposition.as_deref());
     assert_eq!(row.get::<_, Option<i32>>(19), Some(65535));
-    assert_eq!(text(20), report.script_sample);
-    assert_eq!(text(21), report.source_file);
+    assert_eq!(text(20).as_deref(), report.script_sample.as_deref());
+    assert_eq!(text(21).as_deref(), report.source_file.as_deref());
     assert_eq!(row.get::<_, Option<i64>>(22), Some(i64::from(u32::MAX)));
     assert_eq!(row.get::<_, Option<i64>>(23), Some(17));
     assert_eq!(row.get::<_, i64>(24) as u64, report.fingerprint.0);
@@ -288,9 +288,9 @@ async fn invalid_reports_are_stored_with_their_raw_text() {
         let unparsed = invalid_at(at, "not json {{{ \0 nul", "body is not JSON");
         // A report the parser took for JSON but jsonb refuses: kept as text, the batch intact.
         let mut nul_escape = report_at(at, "https://b.example/", "img-src", "data");
-        nul_escape.raw = r#"{"csp-report":{"blocked-uri":"a\u0000b"}}"#.to_owned();
+        nul_escape.raw = r#"{"csp-report":{"blocked-uri":"a\u0000b"}}"#.into();
         let mut broken = report_at(at, "https://c.example/", "img-src", "data");
-        broken.raw = "{\"csp-report\": ".to_owned();
+        broken.raw = "{\"csp-report\": ".into();
         let good = report_at(at, "https://d.example/", "img-src", "data");
         store
             .sink()
@@ -327,9 +327,9 @@ async fn invalid_reports_are_stored_with_their_raw_text() {
                 assert_eq!(raw_text.as_deref(), Some("not json {{{ \u{fffd} nul"));
                 assert!(!is_json);
             } else if id == nul_escape.id.to_string() {
-                assert_eq!(raw_text.as_deref(), Some(nul_escape.raw.as_str()));
+                assert_eq!(raw_text.as_deref(), Some(&*nul_escape.raw));
             } else if id == broken.id.to_string() {
-                assert_eq!(raw_text.as_deref(), Some(broken.raw.as_str()));
+                assert_eq!(raw_text.as_deref(), Some(&*broken.raw));
             } else {
                 assert_eq!(id, good.id.to_string());
                 assert!(valid && is_json && raw_text.is_none());
@@ -592,7 +592,7 @@ fn seeded(day: Timestamp) -> Vec<Report> {
     reports.push(api);
     // Not a CSP violation: counted in the totals, not in the top lists.
     let mut deprecation = report_at(at(9), "https://shop.example/old", "img-src", "data");
-    deprecation.report_type = "deprecation".to_owned();
+    deprecation.report_type = "deprecation".into();
     deprecation.effective_directive = None;
     deprecation.violated_directive = None;
     deprecation.blocked_uri = None;

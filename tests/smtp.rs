@@ -88,10 +88,10 @@ async fn per_report_mails_reach_every_recipient_with_both_bodies() {
         "script-src-elem",
         "https://evil.example/x.js",
     );
-    valid.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/149.0".to_owned());
+    valid.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/149.0".into());
     let mut invalid = report("https://shop.example/", "img-src", "data");
     invalid.invalid_reason = Some("expected a JSON object".to_owned());
-    invalid.raw = "{\"csp-report\": truncated".to_owned();
+    invalid.raw = "{\"csp-report\": truncated".into();
     sink.send(&batch(&[&valid, &invalid])).await.unwrap();
     sink.flush().await.unwrap();
 
@@ -323,8 +323,8 @@ async fn report_content_cannot_inject_headers_or_markup() {
         "script-src\r\nBcc: other@evil.example",
         "https://x.example/<script>alert(1)</script>",
     );
-    hostile.user_agent = Some("<img src=x onerror=alert(1)>\r\n\r\n<b>body</b>".to_owned());
-    hostile.script_sample = Some("\"><iframe src=javascript:alert(1)>".to_owned());
+    hostile.user_agent = Some("<img src=x onerror=alert(1)>\r\n\r\n<b>body</b>".into());
+    hostile.script_sample = Some("\"><iframe src=javascript:alert(1)>".into());
     sink.send(&batch(&[&hostile])).await.unwrap();
     sink.flush().await.unwrap();
 

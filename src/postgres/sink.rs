@@ -279,7 +279,7 @@ fn text(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn opt(s: &Option<String>) -> Option<Cow<'_, str>> {
+fn opt<S: std::ops::Deref<Target = str>>(s: &Option<S>) -> Option<Cow<'_, str>> {
     s.as_deref().map(text)
 }
 

@@ -8,8 +8,8 @@ use tracing_core::callsite::{Callsite, Identifier};
 use tracing_core::{Event, Interest, Kind};
 
 use super::{ReportBatch, ReportSink, SinkError};
-use crate::Report;
 use crate::parse::clean;
+use crate::{ByteString, Report};
 
 /// How much of an invalid report's raw text goes into its event.
 const RAW_LOG_LIMIT: usize = 4096;
@@ -73,27 +73,47 @@ impl TracingSink {
         // The raw text of an invalid report is whatever was posted: escape it for the log.
         let raw = (!valid).then(|| clean(&report.raw, RAW_LOG_LIMIT));
         let client_ip = report.client_ip.map(tracing::field::display);
+        let (document_uri, url, referrer) = (
+            text(&report.document_uri),
+            text(&report.url),
+            text(&report.referrer),
+        );
+        let (blocked_uri, effective_directive, violated_directive) = (
+            text(&report.blocked_uri),
+            text(&report.effective_directive),
+            text(&report.violated_directive),
+        );
+        let (disposition, script_sample, source_file) = (
+            text(&report.disposition),
+            text(&report.script_sample),
+            text(&report.source_file),
+        );
+        let (original_policy, user_agent, invalid_reason) = (
+            text(&report.original_policy),
+            text(&report.user_agent),
+            report.invalid_reason.as_deref(),
+        );
         // In the order of FIELD_NAMES.
         let values: [Option<&dyn Value>; FIELD_NAMES.len()] = [
             Some(&"CSP violation report"),
-            Some(&report.report_type.as_str()),
+            Some(&&*report.report_type),
             Some(&report.format.as_str()),
             Some(&valid),
-            opt(&report.invalid_reason),
-            opt(&report.document_uri),
-            opt(&report.url),
-            opt(&report.referrer),
-            opt(&report.blocked_uri),
-            opt(&report.effective_directive),
-            opt(&report.violated_directive),
-            opt(&report.disposition),
+            opt(&invalid_reason),
+            opt(&document_uri),
+            opt(&url),
+            opt(&referrer),
+            opt(&blocked_uri),
+            opt(&effective_directive),
+            opt(&violated_directive),
+            opt(&disposition),
             report.status_code.as_ref().map(|v| v as &dyn Value),
-            opt(&report.script_sample),
-            opt(&report.source_file),
+            opt(&script_sample),
+            opt(&source_file),
             report.line_number.as_ref().map(|v| v as &dyn Value),
             report.column_number.as_ref().map(|v| v as &dyn Value),
-            opt(&report.original_policy),
-            opt(&report.user_agent),
+            opt(&original_policy),
+            opt(&user_agent),
             client_ip.as_ref().map(|v| v as &dyn Value),
             report.age_ms.as_ref().map(|v| v as &dyn Value),
             Some(&received),
@@ -113,7 +133,11 @@ impl TracingSink {
     }
 }
 
-fn opt(value: &Option<String>) -> Option<&dyn Value> {
+fn text(value: &Option<ByteString>) -> Option<&str> {
+    value.as_deref()
+}
+
+fn opt<'a>(value: &'a Option<&str>) -> Option<&'a dyn Value> {
     value.as_ref().map(|v| v as &dyn Value)
 }
 

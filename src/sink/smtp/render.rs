@@ -27,7 +27,7 @@ const FIELD_MAX_CHARS: usize = 2_000;
 /// use tower_csp_reports::Report;
 ///
 /// let mut report = Report::csp("https://example.com/a?x=1", "script-src-elem", "inline");
-/// report.user_agent = Some("<b>Mozilla</b>\r\nBcc: someone@evil.example".to_owned());
+/// report.user_agent = Some("<b>Mozilla</b>\r\nBcc: someone@evil.example".into());
 /// let email = Email::report("[CSP]", &report);
 /// assert_eq!(email.subject, "[CSP] script-src-elem blocked inline on https://example.com/a");
 /// assert!(email.html.contains("&lt;b&gt;Mozilla&lt;/b&gt;"));
@@ -131,19 +131,22 @@ fn time(at: Timestamp) -> String {
 /// The fields worth reading, in order, skipping those the report does not have.
 fn fields(report: &Report) -> Vec<(&'static str, String)> {
     let mut fields = Vec::new();
-    let mut push = |name: &'static str, value: Option<String>| {
+    let mut push = |name: &'static str, value: Option<&str>| {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
-            fields.push((name, text::one_line(&value, FIELD_MAX_CHARS)));
+            fields.push((name, text::one_line(value, FIELD_MAX_CHARS)));
         }
     };
-    push("Document", report.document().map(str::to_owned));
-    push("Blocked", report.blocked_uri.clone());
-    push("Directive", report.effective_directive.clone());
+    push("Document", report.document());
+    push("Blocked", report.blocked_uri.as_deref());
+    push("Directive", report.effective_directive.as_deref());
     if report.violated_directive != report.effective_directive {
-        push("Violated directive", report.violated_directive.clone());
+        push("Violated directive", report.violated_directive.as_deref());
     }
-    push("Disposition", report.disposition.clone());
-    push("Status", report.status_code.map(|s| s.to_string()));
+    push("Disposition", report.disposition.as_deref());
+    push(
+        "Status",
+        report.status_code.map(|s| s.to_string()).as_deref(),
+    );
     let source =
         report
             .source_file
@@ -151,22 +154,25 @@ fn fields(report: &Report) -> Vec<(&'static str, String)> {
             .map(|file| match (report.line_number, report.column_number) {
                 (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
                 (Some(line), None) => format!("{file}:{line}"),
-                _ => file.clone(),
+                _ => file.to_string(),
             });
-    push("Source", source);
-    push("Sample", report.script_sample.clone());
-    push("Referrer", report.referrer.clone());
-    push("Policy", report.original_policy.clone());
-    push("User agent", report.user_agent.clone());
-    push("Client", report.client_ip.map(|ip| ip.to_string()));
-    push("Received", Some(time(report.received_at)));
-    push("Format", Some(report.format.as_str().to_owned()));
+    push("Source", source.as_deref());
+    push("Sample", report.script_sample.as_deref());
+    push("Referrer", report.referrer.as_deref());
+    push("Policy", report.original_policy.as_deref());
+    push("User agent", report.user_agent.as_deref());
+    push(
+        "Client",
+        report.client_ip.map(|ip| ip.to_string()).as_deref(),
+    );
+    push("Received", Some(&time(report.received_at)));
+    push("Format", Some(report.format.as_str()));
     if !report.is_csp_violation() {
-        push("Type", Some(report.report_type.clone()));
+        push("Type", Some(&report.report_type));
     }
-    push("Fingerprint", Some(report.fingerprint.to_string()));
+    push("Fingerprint", Some(&report.fingerprint.to_string()));
     // The id finds the report where it is stored (the `id` column of the Postgres sink).
-    push("Report id", Some(report.id.to_string()));
+    push("Report id", Some(&report.id.to_string()));
     fields
 }
 
@@ -242,7 +248,7 @@ pub(super) fn render_report(prefix: &str, report: &Report, notices: &[String]) -
         let json = serde_json::to_string_pretty(report).unwrap_or_else(|e| e.to_string());
         ("The report as JSON", json)
     } else {
-        ("The raw text as received", report.raw.clone())
+        ("The raw text as received", report.raw.to_string())
     };
     let body = text::block(&body);
     let _ = write!(text, "\n{label}:\n{body}\n");
@@ -402,7 +408,7 @@ mod tests {
         let mut invalid = Report::csp("https://example.com/", "img-src", "data");
         invalid.invalid_reason = Some("not JSON".to_owned());
         let mut other = Report::csp("https://example.com/", "img-src", "data");
-        other.report_type = "deprecation".to_owned();
+        other.report_type = "deprecation".into();
         let cases: &[(&Report, &str)] = &[
             (
                 &report,
@@ -440,7 +446,7 @@ mod tests {
     #[test]
     fn per_report_mail_has_json_or_raw_text() {
         let mut report = Report::csp("https://example.com/", "script-src", "eval");
-        report.user_agent = Some("Firefox/149".to_owned());
+        report.user_agent = Some("Firefox/149".into());
         let email = Email::report("", &report);
         let agent_line = email
             .text
@@ -458,7 +464,7 @@ mod tests {
 
         let mut invalid = report.clone();
         invalid.invalid_reason = Some("expected a JSON object".to_owned());
-        invalid.raw = "{not json <script>".to_owned();
+        invalid.raw = "{not json <script>".into();
         let email = Email::report("", &invalid);
         assert!(
             email
