@@ -439,14 +439,18 @@ fn warn_dropped(slot: &Slot, n: u64) {
 
 async fn run_worker(slot: Arc<Slot>, hook: ErrorHook, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let mut batch = ReportBatch::new();
-    let mut deadline = Instant::now();
+    // One timer for the whole batch, set when the batch starts: a timer made per message
+    // would be registered and cancelled once per request.
+    let linger = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(linger);
     loop {
         let msg = if batch.is_empty() {
             rx.recv().await
         } else {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(msg) => msg,
-                Err(_) => {
+            tokio::select! {
+                biased;
+                msg = rx.recv() => msg,
+                () = &mut linger => {
                     take_and_deliver(&slot, &hook, &mut batch).await;
                     continue;
                 }
@@ -455,7 +459,9 @@ async fn run_worker(slot: Arc<Slot>, hook: ErrorHook, mut rx: mpsc::UnboundedRec
         match msg {
             Some(Msg::Reports(chunk)) => {
                 if batch.is_empty() {
-                    deadline = Instant::now() + slot.options.linger;
+                    linger
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + slot.options.linger);
                 }
                 batch.push_chunk(chunk);
                 if batch.len() >= slot.options.batch_size {
