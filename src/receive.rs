@@ -1,7 +1,9 @@
 //! Answering a request to a report path: method, type and size checks, a bounded read,
 //! parsing, filtering, and handing the reports to the dispatcher.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -80,11 +82,13 @@ where
                 return response;
             }
         }
-        let read = tokio::time::timeout(
-            shared.body_timeout,
-            Limited::new(body, shared.max_body_size).collect(),
-        )
-        .await;
+        // A report body nearly always arrives with its headers: read what is there first,
+        // and start the timer only when the rest has yet to come.
+        let mut collect = std::pin::pin!(Limited::new(body, shared.max_body_size).collect());
+        let read = match std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await {
+            Poll::Ready(read) => Ok(read),
+            Poll::Pending => tokio::time::timeout(shared.body_timeout, collect).await,
+        };
         let body = match read {
             Ok(Ok(collected)) => collected.to_bytes(),
             Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
