@@ -725,7 +725,7 @@ fn is_unsafe(c: char) -> bool {
 /// Whether `text` holds an unsafe character. Reports are nearly all ASCII, so that case is
 /// a branch-free pass over the bytes (which the compiler vectorizes); characters are decoded
 /// only for other text. Decoding every character was the largest cost of parsing a report.
-pub(crate) fn has_unsafe(text: &str) -> bool {
+fn has_unsafe(text: &str) -> bool {
     if text.is_ascii() {
         text.bytes()
             .fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f))

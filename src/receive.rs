@@ -1,7 +1,6 @@
 //! Answering a request to a report path: method, type and size checks, a bounded read,
 //! parsing, filtering, and handing the reports to the dispatcher.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -17,7 +16,7 @@ use crate::filter::RequestFacts;
 use crate::future::ResponseFuture;
 use crate::handle::Counters;
 use crate::layer::Shared;
-use crate::parse::{clean, has_unsafe, parse_body};
+use crate::parse::{clean, parse_body};
 use crate::report::ContentType;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -127,16 +126,12 @@ async fn accept(
         parts
             .headers
             .get(name)
-            .map(|v: &HeaderValue| match v.to_str() {
-                // Nearly every header is visible ASCII with nothing to escape or cut.
-                Ok(text) if text.len() <= max_field && !has_unsafe(text) => ByteString::from(text),
-                _ => clean(&String::from_utf8_lossy(v.as_bytes()), max_field).into(),
-            })
+            .map(|v: &HeaderValue| clean(&String::from_utf8_lossy(v.as_bytes()), max_field))
     };
     let facts = RequestFacts {
-        user_agent: header_text(header::USER_AGENT),
+        user_agent: header_text(header::USER_AGENT).map(ByteString::from),
         client_ip,
-        origin: header_text(header::ORIGIN).map(String::from),
+        origin: header_text(header::ORIGIN),
         path: parts.uri.path().to_owned(),
         content_type: Some(content_type),
     };
