@@ -73,26 +73,19 @@ impl TracingSink {
         // The raw text of an invalid report is whatever was posted: escape it for the log.
         let raw = (!valid).then(|| clean(&report.raw, RAW_LOG_LIMIT));
         let client_ip = report.client_ip.map(tracing::field::display);
-        let (document_uri, url, referrer) = (
-            text(&report.document_uri),
-            text(&report.url),
-            text(&report.referrer),
-        );
-        let (blocked_uri, effective_directive, violated_directive) = (
-            text(&report.blocked_uri),
-            text(&report.effective_directive),
-            text(&report.violated_directive),
-        );
-        let (disposition, script_sample, source_file) = (
-            text(&report.disposition),
-            text(&report.script_sample),
-            text(&report.source_file),
-        );
-        let (original_policy, user_agent, invalid_reason) = (
-            text(&report.original_policy),
-            text(&report.user_agent),
-            report.invalid_reason.as_deref(),
-        );
+        // `&dyn Value` needs a sized value to point at: the fields as `&str`s.
+        let document_uri = text(&report.document_uri);
+        let url = text(&report.url);
+        let referrer = text(&report.referrer);
+        let blocked_uri = text(&report.blocked_uri);
+        let effective_directive = text(&report.effective_directive);
+        let violated_directive = text(&report.violated_directive);
+        let disposition = text(&report.disposition);
+        let script_sample = text(&report.script_sample);
+        let source_file = text(&report.source_file);
+        let original_policy = text(&report.original_policy);
+        let user_agent = text(&report.user_agent);
+        let invalid_reason = report.invalid_reason.as_deref();
         // In the order of FIELD_NAMES.
         let values: [Option<&dyn Value>; FIELD_NAMES.len()] = [
             Some(&"CSP violation report"),
