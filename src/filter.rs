@@ -273,9 +273,11 @@ impl Filter for DropSchemes {
 /// subdomains.
 #[derive(Debug, Clone)]
 pub struct DropHosts {
-    /// Lowercase, sorted: looked up by binary search, which is cheaper than hashing hosts
-    /// that are mostly a few dozen bytes long.
+    /// Lowercase, sorted by length, then by text.
     hosts: Vec<String>,
+    /// `hosts[by_length[n]..by_length[n + 1]]` are the hosts `n` bytes long: a candidate is
+    /// compared only with hosts of its own length, which is seldom more than one or two.
+    by_length: Vec<usize>,
 }
 
 impl DropHosts {
@@ -289,9 +291,22 @@ impl DropHosts {
             .into_iter()
             .map(|s| s.into().to_ascii_lowercase())
             .collect();
-        hosts.sort_unstable();
+        hosts.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
         hosts.dedup();
-        Self { hosts }
+        let longest = hosts.last().map_or(0, String::len);
+        let by_length = (0..=longest + 1)
+            .map(|n| hosts.partition_point(|h| h.len() < n))
+            .collect();
+        Self { hosts, by_length }
+    }
+
+    /// Whether `host` (lowercase) is one of the hosts.
+    fn contains(&self, host: &str) -> bool {
+        let n = host.len();
+        match (self.by_length.get(n), self.by_length.get(n + 1)) {
+            (Some(&start), Some(&end)) => self.hosts[start..end].iter().any(|h| h == host),
+            _ => false,
+        }
     }
 
     /// One lookup per label of the host (`a.b.example`, `b.example`, `example`), however many
@@ -308,11 +323,7 @@ impl DropHosts {
             host
         };
         loop {
-            if self
-                .hosts
-                .binary_search_by(|h| h.as_str().cmp(rest))
-                .is_ok()
-            {
+            if self.contains(rest) {
                 return true;
             }
             match rest.find('.') {
@@ -403,6 +414,36 @@ mod tests {
         r.source_file = source.map(Into::into);
         r.script_sample = sample.map(Into::into);
         r
+    }
+
+    #[test]
+    fn drop_hosts_compares_hosts_of_each_length() {
+        let facts = RequestFacts::default();
+        // Two hosts of one length, one longer, one repeated in another case.
+        let filter = DropHosts::new([
+            "aa.example",
+            "ab.example",
+            "Ab.Example",
+            "long.host.example",
+        ]);
+        let cases = [
+            ("https://aa.example/x", false),
+            ("https://ab.example/x", false),
+            ("https://x.y.ab.example/x", false),
+            ("https://ac.example/x", true),
+            ("https://long.host.example", false),
+            ("https://very.long.host.example", false),
+            ("https://ong.host.example", true),
+            ("https://an.even.longer.host.example.net", true),
+            ("https://example", true),
+            ("https://", true),
+        ];
+        for (blocked, keep) in cases {
+            let r = report(blocked, None, None);
+            assert_eq!(filter.keep(&r, &facts), keep, "{blocked}");
+        }
+        let none = DropHosts::new(Vec::<String>::new());
+        assert!(none.keep(&report("https://aa.example/x", None, None), &facts));
     }
 
     #[test]

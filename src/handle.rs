@@ -24,7 +24,10 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub(crate) fn add(counter: &AtomicU64, n: usize) {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+        // Most counts of a request are zero: skip the atomic operation for them.
+        if n > 0 {
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
 }
 

@@ -107,10 +107,10 @@ pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Pa
     };
     let text: &str = &buffer;
     let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
-    let outcome = match trimmed.as_bytes().first() {
+    let in_array = match trimmed.as_bytes().first() {
         None => return rejected(buffer.clone(), "empty body", received_at),
-        Some(b'[') => read_array(trimmed, limits.max_reports),
-        Some(b'{') => read_one(trimmed).map(|item| (vec![item], 0)),
+        Some(b'[') => true,
+        Some(b'{') => false,
         Some(_) => {
             let reason = if serde_json::from_str::<IgnoredAny>(trimmed).is_ok() {
                 "body is JSON but neither an object nor an array"
@@ -120,30 +120,33 @@ pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Pa
             return rejected(buffer.clone(), reason, received_at);
         }
     };
-    let Some((items, truncated)) = outcome else {
-        return rejected(buffer.clone(), "body is not valid JSON", received_at);
-    };
     let ctx = Context {
         buffer: &buffer,
         limits,
         received_at,
         content_type,
-        in_array: trimmed.starts_with('['),
+        in_array,
+    };
+    // Each item becomes a report as soon as it is read; broken JSON later in the body
+    // rejects it all the same.
+    let mut reports = Vec::new();
+    let mut each = |raw: &str, item: Nested<'_>| reports.push(parse_item(raw, &item, &ctx));
+    let truncated = if in_array {
+        read_array(trimmed, limits.max_reports, &mut each)
+    } else {
+        read_one(trimmed, &mut each).map(|()| 0)
+    };
+    let Some(truncated) = truncated else {
+        return rejected(buffer.clone(), "body is not valid JSON", received_at);
     };
     Parsed {
-        reports: items
-            .iter()
-            .map(|(raw, item)| parse_item(raw, item, &ctx))
-            .collect(),
+        reports,
         rejection: None,
         truncated,
     }
 }
 
 const JSON_SPACE: [char; 4] = [' ', '\t', '\r', '\n'];
-
-/// One item and the exact text it was read from.
-type Item<'a> = (&'a str, Nested<'a>);
 
 /// Reads the value at the start of `text` (fields and all, in one pass); returns it with the
 /// number of bytes it took, or why it could not be read.
@@ -179,30 +182,34 @@ fn read_item(text: &str) -> Option<(Nested<'_>, usize)> {
 }
 
 /// A single object: the whole body is its raw text.
-fn read_one(text: &str) -> Option<Item<'_>> {
+fn read_one<'a>(text: &'a str, each: &mut impl FnMut(&'a str, Nested<'a>)) -> Option<()> {
     let (item, end) = read_item(text)?;
-    text[end..]
-        .trim_matches(JSON_SPACE)
-        .is_empty()
-        .then_some((&text[..end], item))
+    if !text[end..].trim_matches(JSON_SPACE).is_empty() {
+        return None;
+    }
+    each(&text[..end], item);
+    Some(())
 }
 
-/// An array: its first `max` items read, the rest only checked and counted. Each item is read
-/// in one pass, and its raw text is the slice it was read from.
-fn read_array(text: &str, max: usize) -> Option<(Vec<Item<'_>>, usize)> {
-    let mut items = Vec::new();
+/// An array: its first `max` items read and handed to `each`, the rest only checked and
+/// counted (the count is returned). Each item is read in one pass, and its raw text is the
+/// slice it was read from.
+fn read_array<'a>(
+    text: &'a str,
+    max: usize,
+    each: &mut impl FnMut(&'a str, Nested<'a>),
+) -> Option<usize> {
+    let mut read = 0;
     let mut skipped = 0;
     let mut rest = text[1..].trim_start_matches(JSON_SPACE);
     if let Some(after) = rest.strip_prefix(']') {
-        return after
-            .trim_matches(JSON_SPACE)
-            .is_empty()
-            .then_some((items, 0));
+        return after.trim_matches(JSON_SPACE).is_empty().then_some(0);
     }
     loop {
-        let end = if items.len() < max {
+        let end = if read < max {
             let (item, end) = read_item(rest)?;
-            items.push((&rest[..end], item));
+            each(&rest[..end], item);
+            read += 1;
             end
         } else {
             skipped += 1;
@@ -212,10 +219,7 @@ fn read_array(text: &str, max: usize) -> Option<(Vec<Item<'_>>, usize)> {
         if let Some(after) = rest.strip_prefix(',') {
             rest = after.trim_start_matches(JSON_SPACE);
         } else if let Some(after) = rest.strip_prefix(']') {
-            return after
-                .trim_matches(JSON_SPACE)
-                .is_empty()
-                .then_some((items, skipped));
+            return after.trim_matches(JSON_SPACE).is_empty().then_some(skipped);
         } else {
             return None;
         }
@@ -722,15 +726,17 @@ fn is_unsafe(c: char) -> bool {
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Whether `text` holds an unsafe character. Reports are nearly all ASCII, so that case is
-/// a branch-free pass over the bytes (which the compiler vectorizes); characters are decoded
-/// only for other text. Decoding every character was the largest cost of parsing a report.
+/// Whether `text` holds an unsafe character. Reports are nearly all ASCII: one branch-free
+/// pass over the bytes (which the compiler vectorizes) finds ASCII control characters and
+/// whether there is anything else; characters are decoded only for text that is not ASCII.
 fn has_unsafe(text: &str) -> bool {
-    if text.is_ascii() {
-        text.bytes()
-            .fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f))
-    } else {
-        text.chars().any(is_unsafe)
+    let seen = text.bytes().fold(0u8, |seen, b| {
+        seen | u8::from(b < 0x20 || b == 0x7f) | (b & 0x80)
+    });
+    match seen {
+        0 => false,
+        0x80 => text.chars().any(is_unsafe),
+        _ => true,
     }
 }
 
