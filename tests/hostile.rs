@@ -5,6 +5,8 @@
 //! Then what reaches a log and an email: CR, LF and terminal escapes sent in every field
 //! must never come out raw.
 
+#[path = "support/connection.rs"]
+mod connection;
 #[path = "support/http.rs"]
 mod http_client;
 
@@ -18,7 +20,6 @@ use http::{HeaderValue, Request, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use http_client::{legacy, send};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
@@ -70,12 +71,7 @@ async fn serve(layer: CspReportLayer) -> SocketAddr {
                 request.extensions_mut().insert(peer);
                 service.clone().oneshot(request)
             });
-            tokio::spawn(async move {
-                let service = hyper_util::service::TowerToHyperService::new(service);
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+            tokio::spawn(connection::serve(stream, service));
         }
     });
     addr

@@ -3,6 +3,8 @@
 //! Each server gets the same table of requests; every answer the layer gives is checked,
 //! as is what reached the sink and that other routes still work.
 
+#[path = "support/connection.rs"]
+mod connection;
 #[path = "support/http.rs"]
 mod http_client;
 
@@ -14,7 +16,6 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use http_client::{Answer, legacy, post, reporting_api, request, send};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_csp_reports::sink::MemorySink;
@@ -54,12 +55,7 @@ async fn hyper_server(layer: CspReportLayer) -> SocketAddr {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             let service = layer.layer(tower::service_fn(hello));
-            tokio::spawn(async move {
-                let service = hyper_util::service::TowerToHyperService::new(service);
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+            tokio::spawn(connection::serve(stream, service));
         }
     });
     addr

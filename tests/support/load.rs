@@ -1,6 +1,9 @@
 //! A bounded load of report requests over loopback, and the server that takes it.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "connection.rs"]
+mod connection;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tower::Layer;
@@ -37,12 +40,7 @@ impl Server {
                         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"app"))))
                     },
                 ));
-                tokio::spawn(async move {
-                    let service = hyper_util::service::TowerToHyperService::new(service);
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                tokio::spawn(connection::serve(stream, service));
             }
         });
         Self { addr, accept }
