@@ -135,6 +135,37 @@ async fn migrations_run_twice_and_concurrently() {
     assert!(!err.is_transient());
 }
 
+#[tokio::test]
+async fn a_table_dropped_by_hand_is_made_again() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    db.client()
+        .await
+        .batch_execute("DROP TABLE csp_reports")
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+
+    let batch = ReportBatch::from(vec![full_report()]);
+    store.sink().send(&batch).await.unwrap();
+    let client = db.client().await;
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM csp_reports", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    let versions: i64 = client
+        .query_one(
+            "SELECT count(*) FROM tower_csp_reports_migrations WHERE table_name = 'csp_reports'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1, "the versions are recorded once, not twice");
+}
+
 /// A pool of its own on the same database as a store.
 struct TestDbPool;
 

@@ -116,15 +116,25 @@ pub(crate) async fn migrate(
          )"
     ))
     .await?;
-    let applied: i32 = tx
+    let row = tx
         .query_one(
             &format!(
-                "SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE} WHERE table_name = $1"
+                "SELECT coalesce(max(version), 0), to_regclass($2) IS NOT NULL \
+                 FROM {MIGRATIONS_TABLE} WHERE table_name = $1"
             ),
+            &[&table, &quote(table)],
+        )
+        .await?;
+    let (mut applied, exists): (i32, bool) = (row.get(0), row.get(1));
+    if applied > 0 && !exists {
+        // Dropped by hand since it was made: its versions no longer describe anything.
+        tx.execute(
+            &format!("DELETE FROM {MIGRATIONS_TABLE} WHERE table_name = $1"),
             &[&table],
         )
-        .await?
-        .get(0);
+        .await?;
+        applied = 0;
+    }
     let pending = migrations(table, partitioned);
     for (version, sql) in (1..)
         .zip(&pending)
@@ -140,7 +150,7 @@ pub(crate) async fn migrate(
 
     let kind: Option<i8> = tx
         .query_one(
-            "SELECT relkind::\"char\" FROM pg_class WHERE oid = to_regclass($1)",
+            "SELECT (SELECT relkind::\"char\" FROM pg_class WHERE oid = to_regclass($1))",
             &[&quote(table)],
         )
         .await?
