@@ -66,7 +66,9 @@ fn main() -> Result<(), BoxError> {
 
 async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError> {
     // A large queue: the load test measures throughput, and a drop would show as a missing
-    // row. Batches are the default size (100) but for Postgres, where a larger COPY pays.
+    // row. Batches are the default size (100) but for Postgres, where a larger COPY pays and
+    // two batches at once (`LOADTEST_PG_CONCURRENCY`) let the sink keep up: with one, the
+    // queue grows for the whole run and the requests answered outrun the rows stored.
     let options = SinkOptions::default().queue_capacity(1_000_000);
     let mut store = None;
     let layer = match mode {
@@ -88,7 +90,12 @@ async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError
             let url = arg.as_deref().ok_or("postgres mode needs a database URL")?;
             let s = PostgresStore::connect(url).await?;
             s.migrate().await?;
-            let layer = CspReportLayer::new().sink_with(s.sink(), options.batch_size(1000))?;
+            let concurrency = std::env::var("LOADTEST_PG_CONCURRENCY")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(2);
+            let options = options.batch_size(1000).concurrency(concurrency);
+            let layer = CspReportLayer::new().sink_with(s.sink(), options)?;
             store = Some(s);
             Some(layer)
         }

@@ -53,6 +53,7 @@ pub enum Dispatch {
 pub struct SinkOptions {
     queue_capacity: usize,
     batch_size: usize,
+    concurrency: usize,
     linger: Duration,
     timeout: Duration,
     retries: u32,
@@ -65,6 +66,7 @@ impl Default for SinkOptions {
         Self {
             queue_capacity: 10_000,
             batch_size: 100,
+            concurrency: 1,
             linger: Duration::from_millis(100),
             timeout: Duration::from_secs(10),
             retries: 10,
@@ -91,6 +93,18 @@ impl SinkOptions {
     #[must_use]
     pub fn batch_size(mut self, reports: usize) -> Self {
         self.batch_size = reports;
+        self
+    }
+
+    /// How many batches may be with the sink at once (default 1: one after the other, in the
+    /// order the reports came).
+    ///
+    /// A sink that waits on a server, such as a database, keeps up with more reports when
+    /// the next batch is on its way while the server stores the last one; batches may then
+    /// finish out of order. Keep it at most the number of connections the sink can use.
+    #[must_use]
+    pub fn concurrency(mut self, batches: usize) -> Self {
+        self.concurrency = batches;
         self
     }
 
@@ -138,6 +152,7 @@ impl SinkOptions {
         };
         limit("queue_capacity", self.queue_capacity, 100_000_000)?;
         limit("batch_size", self.batch_size, 1_000_000)?;
+        limit("concurrency", self.concurrency, 1_000)?;
         if self.timeout.is_zero() {
             return Err(ConfigError::Invalid {
                 setting: "timeout",
@@ -439,6 +454,7 @@ fn warn_dropped(slot: &Slot, n: u64) {
 
 async fn run_worker(slot: Arc<Slot>, hook: ErrorHook, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let mut batch = ReportBatch::new();
+    let mut deliveries = Deliveries::new(&slot, &hook);
     // One timer for the whole batch, set when the batch starts: a timer made per message
     // would be registered and cancelled once per request.
     let linger = tokio::time::sleep(Duration::ZERO);
@@ -451,7 +467,7 @@ async fn run_worker(slot: Arc<Slot>, hook: ErrorHook, mut rx: mpsc::UnboundedRec
                 biased;
                 msg = rx.recv() => msg,
                 () = &mut linger => {
-                    take_and_deliver(&slot, &hook, &mut batch).await;
+                    deliveries.start(&mut batch).await;
                     continue;
                 }
             }
@@ -465,11 +481,12 @@ async fn run_worker(slot: Arc<Slot>, hook: ErrorHook, mut rx: mpsc::UnboundedRec
                 }
                 batch.push_chunk(chunk);
                 if batch.len() >= slot.options.batch_size {
-                    take_and_deliver(&slot, &hook, &mut batch).await;
+                    deliveries.start(&mut batch).await;
                 }
             }
             Some(Msg::Flush(done)) => {
-                take_and_deliver(&slot, &hook, &mut batch).await;
+                deliveries.start(&mut batch).await;
+                deliveries.finish().await;
                 let _ = done.send(());
             }
             Some(Msg::Shutdown(done)) => {
@@ -478,11 +495,12 @@ async fn run_worker(slot: Arc<Slot>, hook: ErrorHook, mut rx: mpsc::UnboundedRec
                     if let Msg::Reports(chunk) = msg {
                         batch.push_chunk(chunk);
                         if batch.len() >= slot.options.batch_size {
-                            take_and_deliver(&slot, &hook, &mut batch).await;
+                            deliveries.start(&mut batch).await;
                         }
                     }
                 }
-                take_and_deliver(&slot, &hook, &mut batch).await;
+                deliveries.start(&mut batch).await;
+                deliveries.finish().await;
                 if let Err(error) = slot.sink.shutdown().await {
                     report_failure(&slot, &hook, &error, 0, 1, false);
                 }
@@ -490,22 +508,61 @@ async fn run_worker(slot: Arc<Slot>, hook: ErrorHook, mut rx: mpsc::UnboundedRec
                 return;
             }
             None => {
-                take_and_deliver(&slot, &hook, &mut batch).await;
+                deliveries.start(&mut batch).await;
+                deliveries.finish().await;
                 return;
             }
         }
     }
 }
 
-async fn take_and_deliver(slot: &Arc<Slot>, hook: &ErrorHook, batch: &mut ReportBatch) {
-    if batch.is_empty() {
-        return;
+/// The batches a worker has handed to its sink and not yet seen through.
+struct Deliveries<'w> {
+    slot: &'w Arc<Slot>,
+    hook: &'w ErrorHook,
+    /// Used only when more than one batch may be with the sink at once.
+    running: tokio::task::JoinSet<()>,
+}
+
+impl<'w> Deliveries<'w> {
+    fn new(slot: &'w Arc<Slot>, hook: &'w ErrorHook) -> Self {
+        Self {
+            slot,
+            hook,
+            running: tokio::task::JoinSet::new(),
+        }
     }
-    let batch = std::mem::take(batch);
-    slot.counters
-        .queued
-        .fetch_sub(batch.len(), Ordering::AcqRel);
-    deliver(slot, hook, batch).await;
+
+    /// Takes the batch and delivers it: at once with a concurrency of one, otherwise in a
+    /// task of its own, after waiting for a free place.
+    async fn start(&mut self, batch: &mut ReportBatch) {
+        if batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(batch);
+        self.slot
+            .counters
+            .queued
+            .fetch_sub(batch.len(), Ordering::AcqRel);
+        let limit = self.slot.options.concurrency;
+        if limit <= 1 {
+            deliver(self.slot, self.hook, batch).await;
+            return;
+        }
+        while self.running.try_join_next().is_some() {}
+        while self.running.len() >= limit {
+            self.running.join_next().await;
+        }
+        let (slot, hook) = (Arc::clone(self.slot), Arc::clone(self.hook));
+        self.running
+            .spawn(async move { deliver(&slot, &hook, batch).await });
+    }
+
+    /// Waits for every batch still with the sink.
+    async fn finish(&mut self) {
+        // `deliver` catches the sink's panics; a join error means the runtime is going away.
+        while self.running.join_next().await.is_some() {}
+    }
 }
 
 /// Calls the sink until it accepts the batch, fails for good, or retries run out.

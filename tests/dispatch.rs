@@ -320,3 +320,77 @@ async fn concurrent_requests_lose_nothing() {
     seen.dedup();
     assert_eq!(seen.len(), 2000, "each report exactly once");
 }
+
+#[tokio::test]
+async fn up_to_concurrency_batches_are_with_the_sink_at_once() {
+    let sink = Scripted::new("pipelined", &[Act::Gate; 5]);
+    let options = fast(SinkOptions::default()).concurrency(3);
+    let layer = CspReportLayer::new()
+        .sink_with(Arc::clone(&sink), options)
+        .unwrap();
+    let handle = layer.handle();
+    for i in 0..5 {
+        assert_eq!(post(&layer, i).await, StatusCode::NO_CONTENT);
+    }
+    let entered = |n| {
+        let entered = Arc::clone(&sink.entered);
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), entered.acquire_many(n))
+                .await
+                .expect("batches reach the sink")
+                .unwrap()
+                .forget();
+        }
+    };
+    entered(3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        sink.entered.available_permits(),
+        0,
+        "a fourth batch waits while three are with the sink"
+    );
+
+    sink.gate.add_permits(1);
+    entered(1).await;
+    let shutdown = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.shutdown().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown waits for the batches still with the sink"
+    );
+    assert_eq!(sink.shut_down.load(Ordering::SeqCst), 0);
+
+    sink.gate.add_permits(4);
+    tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .expect("shutdown ends once the sink is done")
+        .unwrap();
+    assert_eq!(sink.delivered.load(Ordering::SeqCst), 5);
+    assert_eq!(sink.shut_down.load(Ordering::SeqCst), 1);
+    let stats = handle.stats();
+    assert_eq!((stats.sinks[0].delivered, stats.sinks[0].queued), (5, 0));
+}
+
+#[test]
+fn sink_options_out_of_range_are_refused() {
+    let bad = [
+        ("queue_capacity", SinkOptions::default().queue_capacity(0)),
+        ("batch_size", SinkOptions::default().batch_size(0)),
+        ("concurrency", SinkOptions::default().concurrency(0)),
+        ("concurrency", SinkOptions::default().concurrency(1001)),
+    ];
+    for (setting, options) in bad {
+        let err = CspReportLayer::new()
+            .sink_with(MemorySink::new(), options)
+            .unwrap_err();
+        assert!(err.to_string().contains(setting), "{setting}: {err}");
+    }
+    assert!(
+        CspReportLayer::new()
+            .sink_with(MemorySink::new(), SinkOptions::default().concurrency(8))
+            .is_ok()
+    );
+}

@@ -6,6 +6,12 @@
 //! statement per batch; [`summary`](PostgresStore::summary) and
 //! [`delete_older_than`](PostgresStore::delete_older_than) read and prune it.
 //!
+//! With one batch at a time, the sink waits for Postgres to store each batch before it sends
+//! the next. When reports come faster than that, give it two or more batches at once
+//! ([`SinkOptions::concurrency`](crate::SinkOptions::concurrency), at most the pool's size)
+//! and larger batches ([`SinkOptions::batch_size`](crate::SinkOptions::batch_size), e.g. 1000):
+//! the next `COPY` is then on its way while Postgres stores the last.
+//!
 //! ```no_run
 //! use jiff::{Timestamp, ToSpan};
 //! use tower_csp_reports::postgres::{CustomColumn, PostgresStore};
