@@ -134,7 +134,10 @@ pub fn parse_body(body: &[u8], content_type: ContentType, limits: &Limits) -> Pa
     let truncated = if in_array {
         read_array(trimmed, limits.max_reports, &mut each)
     } else {
-        read_one(trimmed, &mut each).map(|()| 0)
+        read_one(trimmed).map(|(raw, item)| {
+            each(raw, item);
+            0
+        })
     };
     let Some(truncated) = truncated else {
         return rejected(buffer.clone(), "body is not valid JSON", received_at);
@@ -182,13 +185,12 @@ fn read_item(text: &str) -> Option<(Nested<'_>, usize)> {
 }
 
 /// A single object: the whole body is its raw text.
-fn read_one<'a>(text: &'a str, each: &mut impl FnMut(&'a str, Nested<'a>)) -> Option<()> {
+fn read_one(text: &str) -> Option<(&str, Nested<'_>)> {
     let (item, end) = read_item(text)?;
-    if !text[end..].trim_matches(JSON_SPACE).is_empty() {
-        return None;
-    }
-    each(&text[..end], item);
-    Some(())
+    text[end..]
+        .trim_matches(JSON_SPACE)
+        .is_empty()
+        .then_some((&text[..end], item))
 }
 
 /// An array: its first `max` items read and handed to `each`, the rest only checked and
