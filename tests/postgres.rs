@@ -43,6 +43,20 @@ fn invalid_at(at: Timestamp, raw: &str, reason: &str) -> Report {
     report
 }
 
+/// `n` reports received now, each on a page of its own.
+fn distinct_reports(n: usize) -> ReportBatch {
+    (0..n)
+        .map(|i| {
+            report_at(
+                Timestamp::now(),
+                &format!("https://a.example/{i}"),
+                "img-src",
+                "data",
+            )
+        })
+        .collect()
+}
+
 async fn store(db: &TestDb) -> PostgresStore {
     let store = PostgresStore::new(db.pool().await);
     store.migrate().await.unwrap();
@@ -500,16 +514,7 @@ async fn a_batch_is_one_statement() {
         let store = store(&db).await.write_method(method);
         let sink = store.sink();
         for _ in 0..3 {
-            let batch: ReportBatch = (0..1000)
-                .map(|i| {
-                    report_at(
-                        Timestamp::now(),
-                        &format!("https://a.example/{i}"),
-                        "img-src",
-                        "data",
-                    )
-                })
-                .collect();
+            let batch = distinct_reports(1000);
             sink.send(&batch).await.unwrap();
         }
     }
@@ -539,16 +544,7 @@ async fn a_retried_batch_is_not_duplicated() {
             .partition_by_day(partitioned)
             .write_method(method);
         store.migrate().await.unwrap();
-        let batch: ReportBatch = (0..100)
-            .map(|i| {
-                report_at(
-                    Timestamp::now(),
-                    &format!("https://a.example/{i}"),
-                    "img-src",
-                    "data",
-                )
-            })
-            .collect();
+        let batch = distinct_reports(100);
         let sink = store.sink();
         assert_eq!(sink.write(&batch).await.unwrap(), 100);
         assert_eq!(sink.write(&batch).await.unwrap(), 0);
