@@ -298,10 +298,13 @@ impl Dispatcher {
         }
     }
 
-    /// Hands a request's reports to every sink.
-    pub(crate) async fn dispatch(&self, reports: Vec<Report>) {
+    /// Hands a request's reports to every sink's queue, without waiting. The reports come
+    /// back when they are to be delivered before the answer instead ([`Dispatch::Inline`],
+    /// or no runtime to start the workers on): pass them to
+    /// [`deliver_inline`](Self::deliver_inline).
+    pub(crate) fn dispatch(&self, reports: Vec<Report>) -> Option<Arc<Vec<Report>>> {
         if reports.is_empty() || self.slots.is_empty() {
-            return;
+            return None;
         }
         // Shared by every sink as it is: no copy of the reports.
         let chunk = Arc::new(reports);
@@ -311,18 +314,22 @@ impl Dispatcher {
                     .dropped
                     .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
-            return;
+            return None;
         }
         match self.mode {
-            Dispatch::Inline => self.deliver_inline(chunk).await,
+            Dispatch::Inline => Some(chunk),
             Dispatch::Background => match self.workers() {
-                Some(workers) => self.enqueue(workers, &chunk),
-                None => self.deliver_inline(chunk).await,
+                Some(workers) => {
+                    self.enqueue(workers, &chunk);
+                    None
+                }
+                None => Some(chunk),
             },
         }
     }
 
-    async fn deliver_inline(&self, chunk: Arc<Vec<Report>>) {
+    /// Delivers reports to every sink at once (with retries) and waits for all of them.
+    pub(crate) async fn deliver_inline(&self, chunk: Arc<Vec<Report>>) {
         let mut batch = ReportBatch::new();
         batch.push_chunk(chunk);
         let tasks: Vec<_> = self

@@ -17,7 +17,7 @@ use crate::future::ResponseFuture;
 use crate::handle::Counters;
 use crate::layer::Shared;
 use crate::parse::{clean, parse_body};
-use crate::report::ContentType;
+use crate::report::{ContentType, Report};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -61,26 +61,27 @@ where
     if declared.is_some_and(|len| len > shared.max_body_size as u64) {
         return ResponseFuture::ready(too_large(shared, headers));
     }
-    let shared = Arc::clone(shared);
-    ResponseFuture::report(Box::pin(async move {
-        let (parts, body) = request.into_parts();
-        let client_ip = (shared.client_ip)(&parts);
-        if let (Some(limiter), Some(ip)) = (&shared.rate_limiter, client_ip) {
-            if let Err(wait) = limiter.check(ip) {
-                Counters::add(&shared.counters.rate_limited, 1);
-                let mut response = answer(
-                    &shared,
-                    &parts.headers,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many reports from this client",
-                );
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-                return response;
-            }
+    let (parts, body) = request.into_parts();
+    let client_ip = (shared.client_ip)(&parts);
+    if let (Some(limiter), Some(ip)) = (&shared.rate_limiter, client_ip) {
+        if let Err(wait) = limiter.check(ip) {
+            Counters::add(&shared.counters.rate_limited, 1);
+            let mut response = answer(
+                shared,
+                &parts.headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many reports from this client",
+            );
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return ResponseFuture::ready(response);
         }
+    }
+    let shared = Arc::clone(shared);
+    // The future is boxed; it holds only what reading the body needs, so the box stays small.
+    ResponseFuture::report(Box::pin(async move {
         // A report body nearly always arrives with its headers: read what is there first,
         // and start the timer only when the rest has yet to come.
         let mut collect = std::pin::pin!(Limited::new(body, shared.max_body_size).collect());
@@ -110,17 +111,24 @@ where
                 );
             }
         };
-        accept(&shared, &parts, client_ip, content_type, &body).await
+        let (response, inline) = accept(&shared, &parts, client_ip, content_type, &body);
+        if let Some(reports) = inline {
+            // Boxed: only this mode waits here, and the common future stays small.
+            Box::pin(shared.dispatcher().deliver_inline(reports)).await;
+        }
+        response
     }))
 }
 
-async fn accept(
+/// Parses, filters and hands on a body's reports; returns the answer, and the reports when
+/// they are to be delivered before it.
+fn accept(
     shared: &Shared,
     parts: &http::request::Parts,
     client_ip: Option<std::net::IpAddr>,
     content_type: ContentType,
     body: &[u8],
-) -> Response<Bytes> {
+) -> (Response<Bytes>, Option<Arc<Vec<Report>>>) {
     let max_field = shared.limits.max_field_length;
     let header_text = |name| {
         parts
@@ -161,11 +169,12 @@ async fn accept(
         Counters::add(&counters.sampled, kept - parsed.reports.len());
     }
     Counters::add(&counters.accepted, parsed.reports.len());
-    shared.dispatcher().dispatch(parsed.reports).await;
-    match parsed.rejection {
+    let inline = shared.dispatcher().dispatch(parsed.reports);
+    let response = match parsed.rejection {
         Some(reason) => answer(shared, &parts.headers, StatusCode::BAD_REQUEST, reason),
         None => answer(shared, &parts.headers, StatusCode::NO_CONTENT, ""),
-    }
+    };
+    (response, inline)
 }
 
 fn too_large(shared: &Shared, headers: &HeaderMap) -> Response<Bytes> {
