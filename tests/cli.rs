@@ -70,6 +70,8 @@ fn help_names_every_command_and_setting() {
     for setting in [
         "CSP_REPORTS_LISTEN",
         "--database-url",
+        "--database-ca",
+        "CSP_REPORTS_DATABASE_CA",
         "--smtp-url",
         "--tls-cert",
         "--cors-origin",
@@ -545,5 +547,118 @@ async fn serve_over_tls() {
         log.iter()
             .any(|l| l.contains("CSP violation report") && l.contains("\"blocked_uri\":\"data\""))
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A certificate authority of its own and a certificate for `127.0.0.1` it signed, as PEM:
+/// (authority, certificate, key).
+fn signed_certificate() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "csp-reports test authority");
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca_pem, cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_over_tls_with_its_certificate_verified() {
+    let (ca, cert, key) = signed_certificate();
+    let (other_ca, _, _) = signed_certificate();
+    let server = pg::Server::tls_only(&cert, &key);
+    let dir = std::env::temp_dir().join(format!("csp-reports-pgtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, pem: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (ca, other_ca, not_pem) = (
+        write("ca.pem", &ca),
+        write("other-ca.pem", &other_ca),
+        write("not.pem", "not a certificate\n"),
+    );
+    let clear = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let tls = format!("{clear}?sslmode=require");
+
+    // The server takes TLS only, so every command that works here went over TLS.
+    let migrate = run(&["migrate", "--database-url", &tls, "--database-ca", &ca]);
+    assert!(migrate.status.success(), "{}", text(&migrate.stderr));
+    assert!(text(&migrate.stdout).contains("up to date"));
+
+    // The collector stores over TLS (binary COPY through the sink), and a summary reads it.
+    let served = Served::start(&["--database-url", &tls, "--database-ca", &ca]);
+    let answer = send(
+        served.addr,
+        post(
+            "/csp-report",
+            "application/csp-report",
+            legacy(
+                "https://tls.example/page",
+                "img-src",
+                "https://cdn.example/a.png",
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status.as_u16(), 204);
+    served.stop();
+    let summary = run(&[
+        "summary",
+        "--format",
+        "json",
+        "--since",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--database-url",
+        &tls,
+        "--database-ca",
+        &ca,
+    ]);
+    assert!(summary.status.success(), "{}", text(&summary.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(summary["total"], 1);
+    assert_eq!(
+        summary["top_sources"][0]["value"],
+        "https://tls.example/page"
+    );
+
+    // What fails says why, with exit 1 for the connection and 2 for the settings.
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["--database-url", &clear], 1, "no encryption"),
+        (&["--database-url", &tls], 1, "UnknownIssuer"),
+        (
+            &["--database-url", &tls, "--database-ca", &other_ca],
+            1,
+            "invalid peer certificate",
+        ),
+        (
+            &["--database-url", &clear, "--database-ca", &ca],
+            2,
+            "add sslmode=require",
+        ),
+        (
+            &["--database-url", &tls, "--database-ca", &not_pem],
+            2,
+            "cannot read the database CA",
+        ),
+    ];
+    for (args, code, says) in cases {
+        let out = run(&[&["migrate"][..], args].concat());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(says),
+            "{args:?} should say {says:?}: {stderr}"
+        );
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -30,6 +30,7 @@ pub struct Server {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    tls: bool,
 }
 
 static SHARED: OnceLock<Server> = OnceLock::new();
@@ -109,6 +110,45 @@ fn run(mut command: Command, what: &str) {
 impl Server {
     /// A server of its own, for tests that stop and start it.
     pub fn dedicated() -> Self {
+        let server = Self::initialized();
+        server.watchdog();
+        server.start();
+        server
+    }
+
+    /// A server of its own that takes TCP connections over TLS only (`hostssl` in
+    /// `pg_hba.conf`, no `host` line), with the given PEM certificate and key.
+    pub fn tls_only(cert_pem: &str, key_pem: &str) -> Self {
+        let mut server = Self::initialized();
+        server.tls = true;
+        let data = server.data();
+        std::fs::write(data.join("server.crt"), cert_pem).expect("write the certificate");
+        std::fs::write(data.join("server.key"), key_pem).expect("write the key");
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("write pg_hba.conf");
+        let key = data.join("server.key");
+        let mut chmod = Command::new("chmod");
+        chmod.arg("600").arg(&key);
+        run(chmod, "chmod");
+        if is_root() {
+            let mut chown = Command::new("chown");
+            chown
+                .arg("postgres:")
+                .arg(&key)
+                .arg(data.join("server.crt"))
+                .arg(data.join("pg_hba.conf"));
+            run(chown, "chown");
+        }
+        server.watchdog();
+        server.start();
+        server
+    }
+
+    /// A new data directory, not started yet.
+    fn initialized() -> Self {
         let bin = bindir();
         let dir = std::env::temp_dir().join(unique("tower-csp-reports-pg"));
         std::fs::create_dir_all(&dir).expect("create the server directory");
@@ -116,7 +156,12 @@ impl Server {
             .and_then(|l| l.local_addr())
             .expect("find a free port")
             .port();
-        let server = Self { bin, dir, port };
+        let server = Self {
+            bin,
+            dir,
+            port,
+            tls: false,
+        };
         if is_root() {
             let mut chown = Command::new("chown");
             chown.arg("-R").arg("postgres:").arg(&server.dir);
@@ -133,8 +178,6 @@ impl Server {
             "--no-locale",
         ]);
         run(initdb, "initdb");
-        server.watchdog();
-        server.start();
         server
     }
 
@@ -191,9 +234,10 @@ rm -rf "$dir""#;
     pub fn start(&self) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200",
+             -c full_page_writes=off -c max_connections=200 -c ssl={}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            if self.tls { "on" } else { "off" }
         );
         let mut start = self.command("pg_ctl");
         start
@@ -216,6 +260,11 @@ rm -rf "$dir""#;
         stop.args(["stop", "-w", "-m", "fast", "-D"])
             .arg(self.data());
         run(stop, "pg_ctl stop");
+    }
+
+    /// Its TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The connection settings for one of its databases.
