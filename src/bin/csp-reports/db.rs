@@ -58,6 +58,7 @@ impl DbArgs {
                 ));
             }
             _ => {
+                // Never used with TLS disabled; it only gives both cases one store type.
                 config.ssl_mode(SslMode::Disable);
                 tls_connector(None)?
             }
