@@ -23,6 +23,8 @@
 //! ```
 
 use std::fmt;
+use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -460,66 +462,100 @@ fn warn_dropped(slot: &Slot, n: u64) {
 }
 
 async fn run_worker(slot: Arc<Slot>, hook: ErrorHook, mut rx: mpsc::UnboundedReceiver<Msg>) {
-    let mut batch = ReportBatch::new();
-    let mut deliveries = Deliveries::new(&slot, &hook);
-    // One timer for the whole batch, set when the batch starts: a timer made per message
-    // would be registered and cancelled once per request.
-    let linger = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(linger);
+    let mut worker = Worker {
+        slot: &slot,
+        batch: ReportBatch::new(),
+        deliveries: Deliveries::new(&slot, &hook),
+        linger: Box::pin(tokio::time::sleep(Duration::ZERO)),
+    };
     loop {
-        let msg = if batch.is_empty() {
+        let msg = if worker.batch.is_empty() {
             rx.recv().await
         } else {
             tokio::select! {
                 biased;
                 msg = rx.recv() => msg,
-                () = &mut linger => {
-                    deliveries.start(&mut batch).await;
+                () = &mut worker.linger => {
+                    worker.deliveries.start(&mut worker.batch).await;
                     continue;
                 }
             }
         };
-        match msg {
-            Some(Msg::Reports(chunk)) => {
-                if batch.is_empty() {
-                    linger
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + slot.options.linger);
-                }
-                batch.push_chunk(chunk);
-                if batch.len() >= slot.options.batch_size {
-                    deliveries.start(&mut batch).await;
+        let Some(msg) = msg else {
+            worker.finish().await;
+            return;
+        };
+        if worker.take(msg, &mut rx).await.is_break() {
+            return;
+        }
+        if !worker.batch.is_empty() {
+            // Requests hand their reports over one by one, and Tokio runs a task woken by
+            // another right after it: this worker would run once per request. It steps aside
+            // until the tasks ready now have run, then takes everything they queued at once.
+            tokio::task::yield_now().await;
+            while let Ok(msg) = rx.try_recv() {
+                if worker.take(msg, &mut rx).await.is_break() {
+                    return;
                 }
             }
-            Some(Msg::Flush(done)) => {
-                deliveries.start(&mut batch).await;
-                deliveries.finish().await;
+        }
+    }
+}
+
+/// What a worker holds between messages.
+struct Worker<'w> {
+    slot: &'w Arc<Slot>,
+    batch: ReportBatch,
+    deliveries: Deliveries<'w>,
+    /// One timer for the whole batch, set when the batch starts: a timer made per message
+    /// would be registered and cancelled once per request.
+    linger: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Worker<'_> {
+    /// Acts on one message; `Break` when the worker is to stop.
+    async fn take(&mut self, msg: Msg, rx: &mut mpsc::UnboundedReceiver<Msg>) -> ControlFlow<()> {
+        match msg {
+            Msg::Reports(chunk) => self.push(chunk).await,
+            Msg::Flush(done) => {
+                self.deliveries.start(&mut self.batch).await;
+                self.deliveries.finish().await;
                 let _ = done.send(());
             }
-            Some(Msg::Shutdown(done)) => {
+            Msg::Shutdown(done) => {
                 // Reports sent by requests that raced with the shutdown are still taken.
                 while let Ok(msg) = rx.try_recv() {
                     if let Msg::Reports(chunk) = msg {
-                        batch.push_chunk(chunk);
-                        if batch.len() >= slot.options.batch_size {
-                            deliveries.start(&mut batch).await;
-                        }
+                        self.push(chunk).await;
                     }
                 }
-                deliveries.start(&mut batch).await;
-                deliveries.finish().await;
-                if let Err(error) = slot.sink.shutdown().await {
-                    report_failure(&slot, &hook, &error, 0, 1, false);
+                self.finish().await;
+                if let Err(error) = self.slot.sink.shutdown().await {
+                    report_failure(self.slot, self.deliveries.hook, &error, 0, 1, false);
                 }
                 let _ = done.send(());
-                return;
-            }
-            None => {
-                deliveries.start(&mut batch).await;
-                deliveries.finish().await;
-                return;
+                return ControlFlow::Break(());
             }
         }
+        ControlFlow::Continue(())
+    }
+
+    /// Adds reports to the batch, and hands the batch on once it is full.
+    async fn push(&mut self, chunk: Arc<Vec<Report>>) {
+        if self.batch.is_empty() {
+            let deadline = Instant::now() + self.slot.options.linger;
+            self.linger.as_mut().reset(deadline);
+        }
+        self.batch.push_chunk(chunk);
+        if self.batch.len() >= self.slot.options.batch_size {
+            self.deliveries.start(&mut self.batch).await;
+        }
+    }
+
+    /// Delivers what is left and waits for every batch still with the sink.
+    async fn finish(&mut self) {
+        self.deliveries.start(&mut self.batch).await;
+        self.deliveries.finish().await;
     }
 }
 
