@@ -29,6 +29,7 @@
 //! assert!(!filter.keep(&Report::csp("https://evil.test/", "img-src", "data"), &facts));
 //! ```
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use bytestring::ByteString;
@@ -36,17 +37,20 @@ use bytestring::ByteString;
 use crate::report::{ContentType, Report, find_scheme_separator};
 
 /// What is known of the request that carried a report.
+///
+/// It borrows from the request: the header values are escaped and capped like a report's
+/// fields, and copied only when that changed them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct RequestFacts {
+pub struct RequestFacts<'a> {
     /// The `User-Agent` header.
-    pub user_agent: Option<ByteString>,
+    pub user_agent: Option<Cow<'a, str>>,
     /// The client's address, when the server made it known.
     pub client_ip: Option<IpAddr>,
     /// The `Origin` header.
-    pub origin: Option<String>,
+    pub origin: Option<Cow<'a, str>>,
     /// The request path (one of the layer's report paths).
-    pub path: String,
+    pub path: &'a str,
     /// The body's media type.
     pub content_type: Option<ContentType>,
 }
@@ -54,14 +58,14 @@ pub struct RequestFacts {
 /// Decides whether a report is kept.
 pub trait Filter: Send + Sync + 'static {
     /// `true` to keep the report, `false` to drop it (it is then counted as filtered).
-    fn keep(&self, report: &Report, request: &RequestFacts) -> bool;
+    fn keep(&self, report: &Report, request: &RequestFacts<'_>) -> bool;
 }
 
 impl<F> Filter for F
 where
-    F: Fn(&Report, &RequestFacts) -> bool + Send + Sync + 'static,
+    F: Fn(&Report, &RequestFacts<'_>) -> bool + Send + Sync + 'static,
 {
-    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+    fn keep(&self, report: &Report, request: &RequestFacts<'_>) -> bool {
         self(report, request)
     }
 }
@@ -69,7 +73,7 @@ where
 /// Helps the compiler see a closure as a [`Filter`]; the same closure, unchanged.
 pub fn filter_fn<F>(f: F) -> F
 where
-    F: Fn(&Report, &RequestFacts) -> bool + Send + Sync + 'static,
+    F: Fn(&Report, &RequestFacts<'_>) -> bool + Send + Sync + 'static,
 {
     f
 }
@@ -99,7 +103,7 @@ impl<T: Filter> FilterExt for T {}
 pub struct And<A, B>(A, B);
 
 impl<A: Filter, B: Filter> Filter for And<A, B> {
-    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+    fn keep(&self, report: &Report, request: &RequestFacts<'_>) -> bool {
         self.0.keep(report, request) && self.1.keep(report, request)
     }
 }
@@ -109,7 +113,7 @@ impl<A: Filter, B: Filter> Filter for And<A, B> {
 pub struct Or<A, B>(A, B);
 
 impl<A: Filter, B: Filter> Filter for Or<A, B> {
-    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+    fn keep(&self, report: &Report, request: &RequestFacts<'_>) -> bool {
         self.0.keep(report, request) || self.1.keep(report, request)
     }
 }
@@ -119,7 +123,7 @@ impl<A: Filter, B: Filter> Filter for Or<A, B> {
 pub struct Not<A>(A);
 
 impl<A: Filter> Filter for Not<A> {
-    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+    fn keep(&self, report: &Report, request: &RequestFacts<'_>) -> bool {
         !self.0.keep(report, request)
     }
 }
@@ -129,7 +133,7 @@ impl<A: Filter> Filter for Not<A> {
 pub struct KeepAll;
 
 impl Filter for KeepAll {
-    fn keep(&self, _: &Report, _: &RequestFacts) -> bool {
+    fn keep(&self, _: &Report, _: &RequestFacts<'_>) -> bool {
         true
     }
 }
@@ -258,7 +262,7 @@ impl DropSchemes {
 }
 
 impl Filter for DropSchemes {
-    fn keep(&self, report: &Report, _: &RequestFacts) -> bool {
+    fn keep(&self, report: &Report, _: &RequestFacts<'_>) -> bool {
         let hit = |v: &Option<ByteString>| v.as_deref().is_some_and(|v| self.matches_scheme(v));
         !(hit(&report.blocked_uri)
             || hit(&report.source_file)
@@ -352,7 +356,7 @@ fn host_of(url: &str) -> Option<&str> {
 }
 
 impl Filter for DropHosts {
-    fn keep(&self, report: &Report, _: &RequestFacts) -> bool {
+    fn keep(&self, report: &Report, _: &RequestFacts<'_>) -> bool {
         let hit = |v: &Option<ByteString>| v.as_deref().is_some_and(|v| self.matches(v));
         !(hit(&report.blocked_uri) || hit(&report.source_file))
     }
@@ -400,7 +404,7 @@ impl Default for DefaultFilter {
 }
 
 impl Filter for DefaultFilter {
-    fn keep(&self, report: &Report, request: &RequestFacts) -> bool {
+    fn keep(&self, report: &Report, request: &RequestFacts<'_>) -> bool {
         self.parts.keep(report, request)
     }
 }

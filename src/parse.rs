@@ -746,8 +746,13 @@ fn has_unsafe(text: &str) -> bool {
 
 /// Escapes unsafe characters and caps the length (in bytes, on a character boundary).
 pub(crate) fn clean(text: &str, max: usize) -> String {
+    cleaned(text, max).into_owned()
+}
+
+/// [`clean`], borrowing `text` when it needs no change.
+pub(crate) fn cleaned(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max && !has_unsafe(text) {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len().min(max) + 8);
     for c in text.chars() {
@@ -763,7 +768,7 @@ pub(crate) fn clean(text: &str, max: usize) -> String {
             break;
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Answering a request to a report path: method, type and size checks, a bounded read,
 //! parsing, filtering, and handing the reports to the dispatcher.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -16,7 +17,7 @@ use crate::filter::RequestFacts;
 use crate::future::ResponseFuture;
 use crate::handle::Counters;
 use crate::layer::Shared;
-use crate::parse::{clean, parse_body};
+use crate::parse::{clean, cleaned, parse_body};
 use crate::report::{ContentType, Report};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -131,16 +132,19 @@ fn accept(
 ) -> (Response<Bytes>, Option<Arc<Vec<Report>>>) {
     let max_field = shared.limits.max_field_length;
     let header_text = |name| {
-        parts
-            .headers
-            .get(name)
-            .map(|v: &HeaderValue| clean(&String::from_utf8_lossy(v.as_bytes()), max_field))
+        parts.headers.get(name).map(|v: &HeaderValue| {
+            let bytes = v.as_bytes();
+            match std::str::from_utf8(bytes) {
+                Ok(text) => cleaned(text, max_field),
+                Err(_) => Cow::Owned(clean(&String::from_utf8_lossy(bytes), max_field)),
+            }
+        })
     };
     let facts = RequestFacts {
-        user_agent: header_text(header::USER_AGENT).map(ByteString::from),
+        user_agent: header_text(header::USER_AGENT),
         client_ip,
         origin: header_text(header::ORIGIN),
-        path: parts.uri.path().to_owned(),
+        path: parts.uri.path(),
         content_type: Some(content_type),
     };
     let mut parsed = parse_body(body, content_type, &shared.limits);
@@ -151,7 +155,7 @@ fn accept(
     for report in &mut parsed.reports {
         invalid += usize::from(!report.is_valid());
         if report.user_agent.is_none() {
-            report.user_agent.clone_from(&facts.user_agent);
+            report.user_agent = facts.user_agent.as_deref().map(ByteString::from);
         }
         report.client_ip = facts.client_ip;
     }

@@ -480,3 +480,68 @@ async fn rate_limit_per_client_behind_a_trusted_proxy_and_sampling() {
         .collect();
     assert!(ips.contains(&"198.51.100.1".to_owned()) && ips.contains(&"198.51.100.2".to_owned()));
 }
+
+#[tokio::test]
+async fn a_filter_sees_the_request_as_sent() {
+    use std::sync::{Arc, Mutex};
+    use tower_csp_reports::ContentType;
+    use tower_csp_reports::filter::{RequestFacts, filter_fn};
+
+    type Seen = (String, Option<String>, Option<String>, Option<ContentType>);
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let memory = MemorySink::new();
+    let layer = layer(&memory)
+        .paths(["/csp-report", "/other-reports"])
+        .unwrap()
+        // Keeps reports sent to one path only, and notes what it was shown.
+        .filter(filter_fn(move |_: &_, facts: &RequestFacts<'_>| {
+            record.lock().unwrap().push((
+                facts.path.to_owned(),
+                facts.user_agent.as_deref().map(str::to_owned),
+                facts.origin.as_deref().map(str::to_owned),
+                facts.content_type,
+            ));
+            facts.path == "/csp-report"
+        }));
+    let handle = layer.handle();
+    let addr = axum_server(layer).await;
+    let body = || legacy("https://s.example/", "img-src", "data");
+    let mut plain = post("/csp-report", "application/csp-report", body());
+    plain
+        .headers_mut()
+        .insert("user-agent", "Mozilla/5.0 (X11)".parse().unwrap());
+    let mut odd = post("/other-reports", "application/json", body());
+    let headers = odd.headers_mut();
+    headers.insert("user-agent", "tab\there".parse().unwrap());
+    headers.insert(
+        "origin",
+        http::HeaderValue::from_bytes(b"https://\xe2\x80\xaes.example").unwrap(),
+    );
+    for request in [plain, odd] {
+        assert_eq!(send(addr, request).await.status, StatusCode::NO_CONTENT);
+    }
+    handle.flush().await;
+
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (
+                "/csp-report".to_owned(),
+                Some("Mozilla/5.0 (X11)".to_owned()),
+                None,
+                Some(ContentType::CspReport),
+            ),
+            (
+                "/other-reports".to_owned(),
+                Some(r"tab\there".to_owned()),
+                Some(r"https://\u{202e}s.example".to_owned()),
+                Some(ContentType::Json),
+            ),
+        ]
+    );
+    // The legacy report has no user agent of its own: it takes the request's.
+    let stored = memory.reports();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].user_agent.as_deref(), Some("Mozilla/5.0 (X11)"));
+}
