@@ -200,7 +200,7 @@ pub(crate) fn default_error_hook() -> ErrorHook {
             reports = failure.reports,
             attempt = failure.attempt,
             will_retry = failure.will_retry,
-            error = %failure.error,
+            error = crate::error::chain(failure.error),
             "CSP report sink failed"
         );
     })

@@ -1,4 +1,5 @@
-//! Configuration errors, reported when the layer is configured, never at request time.
+//! Configuration errors, reported when the layer is configured, never at request time; and
+//! [`chain`], which puts any error and its causes on one line for a log or a message.
 //!
 //! ```
 //! use tower_csp_reports::{ConfigError, CspReportLayer};
@@ -86,3 +87,113 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// An error and its causes on one line, each cause after a colon: what a log line or a
+/// command's message needs, where `Display` alone shows only the outermost error.
+///
+/// A cause whose text the line already holds is left out, and a cause that repeats its
+/// error's text and adds to it takes that error's place: many errors repeat their source's
+/// message, or the other way round.
+///
+/// ```
+/// use std::io;
+/// use tower_csp_reports::SinkError;
+/// use tower_csp_reports::error::chain;
+///
+/// let refused = io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+/// let error = SinkError::transient(refused);
+/// assert_eq!(error.to_string(), "transient sink error: connection refused");
+/// assert_eq!(chain(&error), "transient sink error: connection refused");
+///
+/// #[derive(Debug)]
+/// struct Gave(io::Error);
+/// impl std::fmt::Display for Gave {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("gave up after 3 attempts")
+///     }
+/// }
+/// impl std::error::Error for Gave {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+/// let error = SinkError::transient(Gave(io::Error::other("certificate unknown")));
+/// assert_eq!(
+///     chain(&error),
+///     "transient sink error: gave up after 3 attempts: certificate unknown"
+/// );
+/// ```
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    // The text of the error whose cause comes next.
+    let mut last = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if cause_text.contains(&last) && text.ends_with(&last) {
+            text.truncate(text.len() - last.len());
+            text.push_str(&cause_text);
+        } else if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        last = cause_text;
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::fmt;
+
+    use super::chain;
+
+    /// An error with a text and an optional cause.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl Error for Layer {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            self.1.as_deref().map(|e| e as &(dyn Error + 'static))
+        }
+    }
+
+    fn layers(texts: &[&'static str]) -> Layer {
+        let (first, rest) = texts.split_first().unwrap();
+        Layer(first, (!rest.is_empty()).then(|| Box::new(layers(rest))))
+    }
+
+    #[test]
+    fn chain_table() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["alone"], "alone"),
+            (&["outer", "inner"], "outer: inner"),
+            // The outer error already quotes its cause.
+            (&["sink error: refused", "refused"], "sink error: refused"),
+            // The cause repeats the error and says more.
+            (
+                &[
+                    "gave up",
+                    "Connection error",
+                    "Connection error: bad certificate",
+                ],
+                "gave up: Connection error: bad certificate",
+            ),
+            (
+                &["db error", "ERROR: no such table"],
+                "db error: ERROR: no such table",
+            ),
+        ];
+        for &(texts, expected) in cases {
+            assert_eq!(chain(&layers(texts)), expected, "{texts:?}");
+        }
+    }
+}

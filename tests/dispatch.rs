@@ -394,3 +394,62 @@ fn sink_options_out_of_range_are_refused() {
             .is_ok()
     );
 }
+
+/// A failure whose cause is only in its source, as many library errors are.
+#[derive(Debug)]
+struct WriteFailed(std::io::Error);
+
+impl std::fmt::Display for WriteFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("could not write the batch")
+    }
+}
+
+impl std::error::Error for WriteFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+// Current-thread: the subscriber is this thread's default, and the worker runs here too.
+#[tokio::test]
+async fn the_default_hook_logs_the_cause() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let failing = tower_csp_reports::sink::sink_fn(|_: ReportBatch| async {
+        let full = std::io::Error::other("no space left on device");
+        Err(SinkError::permanent(WriteFailed(full)))
+    })
+    .named("disk");
+    let layer = CspReportLayer::new()
+        .sink_with(failing, fast(SinkOptions::default()))
+        .unwrap();
+    let handle = layer.handle();
+    assert_eq!(post(&layer, 1).await, StatusCode::NO_CONTENT);
+    handle.flush().await;
+
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("CSP report sink failed"), "{log}");
+    assert!(log.contains("sink=\"disk\""), "{log}");
+    assert!(
+        log.contains("could not write the batch: no space left on device"),
+        "{log}"
+    );
+}

@@ -656,6 +656,87 @@ async fn starttls_with_a_transport_of_your_own() {
 }
 
 #[tokio::test]
+async fn smtps_speaks_tls_from_the_first_byte() {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, Tokio1Executor};
+    use tower_csp_reports::sink::smtp::lettre;
+
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_der = certified.cert.der().clone();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert_der.clone()], key.into())
+    .unwrap();
+    let server = Server::start_with(Recorder {
+        tls: Some(Arc::new(config)),
+        implicit_tls: true,
+        login: Some(("csp".to_owned(), "secret".to_owned())),
+        ..Recorder::default()
+    });
+    let send_one = |sink: SmtpSink| async move {
+        sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
+            .await
+            .unwrap();
+        sink.flush().await
+    };
+
+    // An `smtps://` URL trusts the public authorities only: the handshake is tried, the
+    // certificate refused, and nothing is sent.
+    let by_url = SmtpSink::builder(format!(
+        "smtps://csp:secret@localhost:{}",
+        server.addr.port()
+    ))
+    .from("csp@example.test")
+    .to("security@example.test")
+    // A digest is sent by the flush, which then returns the failure.
+    .mode(SmtpMode::digest(Duration::from_secs(3600)))
+    .retry_backoff(Duration::from_millis(10), Duration::from_millis(10))
+    .give_up_after(Duration::from_millis(200))
+    .build()
+    .unwrap();
+    let error = send_one(by_url).await.unwrap_err();
+    let error = tower_csp_reports::error::chain(&error);
+    assert!(error.contains("gave up on the digest"), "{error}");
+    assert!(error.contains("certificate"), "{error}");
+    assert!(server.mails().is_empty());
+    let handshakes = server.recorder.handshakes.lock().unwrap().clone();
+    assert!(!handshakes.is_empty());
+    for handshake in &handshakes {
+        let refused = handshake.as_ref().unwrap_err();
+        assert!(refused.contains("alert"), "{refused}");
+    }
+
+    // With the server's certificate trusted, the mail goes through, logged in inside TLS.
+    let tls = TlsParameters::builder("localhost".to_owned())
+        .add_root_certificate(Certificate::from_der(cert_der.to_vec()).unwrap())
+        .build_rustls()
+        .unwrap();
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(server.addr.port())
+        .tls(Tls::Wrapper(tls))
+        .credentials(("csp", "secret").into())
+        .build();
+    let trusted = SmtpSink::with_transport(transport)
+        .from("csp@example.test")
+        .to("security@example.test")
+        .mode(SmtpMode::PerReport)
+        .build()
+        .unwrap();
+    send_one(trusted).await.unwrap();
+    assert_eq!(server.mails().len(), 1);
+    assert_eq!(*server.recorder.authenticated.lock().unwrap(), ["csp"]);
+    assert_eq!(
+        server.recorder.handshakes.lock().unwrap().last(),
+        Some(&Ok(()))
+    );
+}
+
+#[tokio::test]
 async fn the_sink_passes_the_conformance_suite() {
     let server = Server::start();
     let sink = sink(&server.url())

@@ -78,6 +78,10 @@ pub struct Recorder {
     pub authenticated: Arc<Mutex<Vec<String>>>,
     /// Offer STARTTLS with this configuration.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Speak TLS from the first byte (`smtps`, port 465) with `tls`, instead of STARTTLS.
+    pub implicit_tls: bool,
+    /// How each implicit TLS handshake ended: `Ok` or the server's error.
+    pub handshakes: Arc<Mutex<Vec<Result<(), String>>>>,
     pub current: Option<Received>,
 }
 
@@ -149,7 +153,7 @@ impl Server {
     pub fn serve(listener: TcpListener, recorder: Recorder) -> Self {
         let addr = listener.local_addr().unwrap();
         let mut builder = SessionBuilder::new("mx.test");
-        if recorder.tls.is_some() {
+        if recorder.tls.is_some() && !recorder.implicit_tls {
             builder.enable_start_tls();
         }
         if recorder.login.is_some() {
@@ -195,6 +199,10 @@ pub fn converse(stream: TcpStream, builder: &SessionBuilder, handler: Recorder) 
         .peer_addr()
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let tls = handler.tls.clone();
+    if handler.implicit_tls {
+        let config = tls.expect("implicit TLS needs a configuration");
+        return converse_in_tls(stream, config, builder, handler, ip);
+    }
     let mut session = builder.build(ip, handler);
     let mut plain = BufReader::new(stream);
     if session.greeting().write_to(plain.get_mut()).is_err() {
@@ -210,6 +218,40 @@ pub fn converse(stream: TcpStream, builder: &SessionBuilder, handler: Recorder) 
     };
     let mut encrypted = BufReader::new(rustls::StreamOwned::new(connection, plain.into_inner()));
     session.tls_active();
+    run_session(&mut session, &mut encrypted);
+}
+
+/// An `smtps` session: the TLS handshake first, then SMTP inside it.
+fn converse_in_tls(
+    mut stream: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    builder: &SessionBuilder,
+    handler: Recorder,
+    ip: IpAddr,
+) {
+    let Ok(mut connection) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let handshake = connection
+        .complete_io(&mut stream)
+        .map(drop)
+        .map_err(|e| e.to_string());
+    let failed = handshake.is_err();
+    handler.handshakes.lock().unwrap().push(handshake);
+    if failed {
+        return;
+    }
+    let mut session = builder.build(ip, handler);
+    session.tls_active();
+    let mut encrypted = BufReader::new(rustls::StreamOwned::new(connection, stream));
+    if session
+        .greeting()
+        .write_to(encrypted.get_mut())
+        .and_then(|()| encrypted.get_mut().flush())
+        .is_err()
+    {
+        return;
+    }
     run_session(&mut session, &mut encrypted);
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_rustls::rustls;
+use tower_csp_reports::error::chain;
 use tower_csp_reports::postgres::bb8_postgres::PostgresConnectionManager;
 use tower_csp_reports::postgres::tokio_postgres::Config;
 use tower_csp_reports::postgres::tokio_postgres::config::SslMode;
@@ -148,19 +149,4 @@ pub(crate) async fn migrate(args: &DbArgs) -> Result<(), Failure> {
         .map_err(failed("cannot migrate the database"))?;
     println!("schema of {} is up to date", store.table_name());
     Ok(())
-}
-
-/// An error with its causes: "error connecting to server: Connection refused (os error 111)".
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -261,8 +261,7 @@ fn limit(setting: &'static str, value: u64, max: u64) -> Result<(), ConfigError>
 fn warn(error: &SinkError) {
     tracing::warn!(
         target: "tower_csp_reports::smtp",
-        error = %error,
-        source = ?std::error::Error::source(error).map(ToString::to_string),
+        error = crate::error::chain(error),
         "a CSP report email was not delivered"
     );
 }
