@@ -379,6 +379,31 @@ async fn serve_store_summarize_mail_and_clean() {
         );
     }
     assert!(metrics.contains("csp_reports_sink_queued{sink=\"postgres\"}"));
+    // The mail sink's own counters: four emails reached the server (one per report).
+    assert_eq!(mail.wait_for(4).await.len(), 4);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mailed = loop {
+        let metrics = send(addr, request("GET", "/metrics")).await.body;
+        if metrics
+            .lines()
+            .any(|l| l == "csp_reports_smtp_emails_sent_total 4")
+            || Instant::now() > deadline
+        {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for line in [
+        "csp_reports_smtp_emails_sent_total 4",
+        "csp_reports_smtp_reports_mailed_total 4",
+        "csp_reports_smtp_emails_failed_total 0",
+        "csp_reports_smtp_reports_pending 0",
+    ] {
+        assert!(
+            mailed.lines().any(|l| l == line),
+            "metrics lack {line}:\n{mailed}"
+        );
+    }
     assert_eq!(
         send(addr, request("GET", "/elsewhere"))
             .await

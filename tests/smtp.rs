@@ -288,6 +288,21 @@ async fn the_cap_holds_mails_back_and_the_next_mail_says_so() {
     sink.flush().await.unwrap();
     assert_eq!(server.mails().len(), 2, "two mails, then the cap");
     assert!(!server.mails()[1].text().contains("Note:"));
+    let stats = sink.stats();
+    assert_eq!(
+        (stats.emails_sent, stats.reports_mailed),
+        (2, 2),
+        "{stats:?}"
+    );
+    assert_eq!(
+        (
+            stats.emails_capped,
+            stats.reports_capped,
+            stats.reports_pending
+        ),
+        (3, 3, 0),
+        "{stats:?}"
+    );
 
     tokio::time::sleep(period + Duration::from_millis(100)).await;
     sink.send(&batch(&[&reports[0]])).await.unwrap();
@@ -418,6 +433,12 @@ async fn a_permanent_refusal_goes_to_the_error_hook_without_retries() {
         "{error}"
     );
     assert!(server.mails().is_empty());
+    let stats = sink.stats();
+    assert_eq!(
+        (stats.emails_failed, stats.reports_failed, stats.emails_sent),
+        (1, 1, 0),
+        "{stats:?}"
+    );
 
     // A digest goes out only when flushed, so flush() meets the refusal and returns it.
     let digest = SmtpSink::builder(server.url())
@@ -522,7 +543,19 @@ async fn what_does_not_fit_is_counted_and_told() {
     let a = report("https://a.example/", "img-src", "data");
     let b = report("https://a.example/", "font-src", "data");
     sink.send(&batch(&[&a, &b, &b, &a])).await.unwrap();
+    assert_eq!(sink.stats().reports_pending, 4);
     sink.flush().await.unwrap();
+    let stats = sink.stats();
+    // The digest is one email about all four reports, two of them only counted.
+    assert_eq!(
+        (
+            stats.emails_sent,
+            stats.reports_mailed,
+            stats.reports_pending
+        ),
+        (1, 4, 0),
+        "{stats:?}"
+    );
     let text = server.wait_for(1).await[0].text();
     assert!(
         text.contains("1. img-src blocked data on https://a.example/ (2 reports)"),
@@ -556,6 +589,12 @@ async fn what_does_not_fit_is_counted_and_told() {
         "{text}"
     );
     assert!(!mails[2].text().contains("Note:"), "told once");
+    let stats = alerts.stats();
+    assert_eq!(
+        (stats.emails_sent, stats.reports_dropped),
+        (2, 1),
+        "{stats:?}"
+    );
 }
 
 fn sink_with_memory(server: &Server, max_pending: usize) -> SmtpSink {
@@ -699,7 +738,13 @@ async fn smtps_speaks_tls_from_the_first_byte() {
     .give_up_after(Duration::from_millis(200))
     .build()
     .unwrap();
-    let error = send_one(by_url).await.unwrap_err();
+    let error = send_one(by_url.clone()).await.unwrap_err();
+    let stats = by_url.stats();
+    assert_eq!(
+        (stats.emails_failed, stats.reports_failed, stats.emails_sent),
+        (1, 1, 0),
+        "{stats:?}"
+    );
     let error = tower_csp_reports::error::chain(&error);
     assert!(error.contains("gave up on the digest"), "{error}");
     assert!(error.contains("certificate"), "{error}");

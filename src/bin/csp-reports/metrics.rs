@@ -4,12 +4,14 @@ use std::fmt::Write;
 
 use tower_csp_reports::Stats;
 use tower_csp_reports::dispatch::SinkStats;
+use tower_csp_reports::sink::smtp::SmtpStats;
 
 /// Reads one counter of a sink.
 type SinkCounter = fn(&SinkStats) -> u64;
 
-/// Renders the layer's counters for a Prometheus scrape.
-pub(crate) fn render(stats: &Stats) -> String {
+/// Renders the layer's counters, and the mail sink's when there is one, for a Prometheus
+/// scrape.
+pub(crate) fn render(stats: &Stats, mail: Option<SmtpStats>) -> String {
     let mut out = String::new();
     let counters = [
         ("requests", "requests to a report path", stats.requests),
@@ -34,11 +36,7 @@ pub(crate) fn render(stats: &Stats) -> String {
             stats.rate_limited,
         ),
     ];
-    for (name, help, value) in counters {
-        let _ = writeln!(out, "# HELP csp_reports_{name}_total The number of {help}.");
-        let _ = writeln!(out, "# TYPE csp_reports_{name}_total counter");
-        let _ = writeln!(out, "csp_reports_{name}_total {value}");
-    }
+    write_counters(&mut out, "csp_reports", &counters);
     let per_sink: [(&str, &str, &str, SinkCounter); 5] = [
         (
             "sink_delivered_total",
@@ -83,7 +81,66 @@ pub(crate) fn render(stats: &Stats) -> String {
             );
         }
     }
+    if let Some(mail) = mail {
+        render_mail(&mut out, &mail);
+    }
     out
+}
+
+/// What reached the mail server: the dispatcher counts reports handed to the sink.
+fn render_mail(out: &mut String, mail: &SmtpStats) {
+    let counters = [
+        (
+            "emails_sent",
+            "emails the mail server accepted",
+            mail.emails_sent,
+        ),
+        (
+            "reports_mailed",
+            "reports in those emails",
+            mail.reports_mailed,
+        ),
+        (
+            "emails_failed",
+            "emails given up on (refused or still failing)",
+            mail.emails_failed,
+        ),
+        (
+            "reports_failed",
+            "reports in those emails",
+            mail.reports_failed,
+        ),
+        (
+            "emails_capped",
+            "emails held back by the cap per hour",
+            mail.emails_capped,
+        ),
+        (
+            "reports_dropped",
+            "reports turned away because too many waited to be mailed",
+            mail.reports_dropped,
+        ),
+    ];
+    write_counters(out, "csp_reports_smtp", &counters);
+    let _ = writeln!(
+        out,
+        "# HELP csp_reports_smtp_reports_pending Reports waiting for their email."
+    );
+    let _ = writeln!(out, "# TYPE csp_reports_smtp_reports_pending gauge");
+    let _ = writeln!(
+        out,
+        "csp_reports_smtp_reports_pending {}",
+        mail.reports_pending
+    );
+}
+
+/// Writes `{prefix}_{name}_total` counters, each with its help and type lines.
+fn write_counters(out: &mut String, prefix: &str, counters: &[(&str, &str, u64)]) {
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP {prefix}_{name}_total The number of {help}.");
+        let _ = writeln!(out, "# TYPE {prefix}_{name}_total counter");
+        let _ = writeln!(out, "{prefix}_{name}_total {value}");
+    }
 }
 
 fn escape(label: &str) -> String {

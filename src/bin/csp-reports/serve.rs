@@ -150,6 +150,7 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
         tracing::info!(target: "csp_reports", table = store.table_name(), "storing reports in Postgres");
         layer = layer.sink(store.sink());
     }
+    let mut mail = None;
     if args.mail.configured() {
         let mode = match args.smtp_mode {
             MailMode::Digest => SmtpMode::digest(args.smtp_window),
@@ -163,12 +164,14 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
         for to in &args.mail.smtp_to {
             builder = builder.to(to);
         }
-        layer = layer.sink(builder.build()?);
+        let sink = builder.build()?;
+        layer = layer.sink(sink.clone());
+        mail = Some(sink);
         tracing::info!(target: "csp_reports", to = ?args.mail.smtp_to, mode = ?args.smtp_mode, "mailing reports");
     } else if args.mail.smtp_url.is_some() {
         return Err(Failure::usage("--smtp-url needs at least one --smtp-to"));
     }
-    run(args, layer).await
+    run(args, layer, mail).await
 }
 
 /// Builds the layer from the options, with the log sink; other sinks are added by the caller.
@@ -195,6 +198,8 @@ pub(crate) fn layer(args: &Args) -> Result<CspReportLayer, Failure> {
 #[derive(Clone)]
 struct Endpoints {
     handle: CspReportHandle,
+    /// The mail sink, whose own counters say what reached the mail server.
+    mail: Option<SmtpSink>,
 }
 
 impl Service<Request<Incoming>> for Endpoints {
@@ -212,7 +217,10 @@ impl Service<Request<Incoming>> for Endpoints {
             "/metrics" => (
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
-                metrics::render(&self.handle.stats()),
+                metrics::render(
+                    &self.handle.stats(),
+                    self.mail.as_ref().map(SmtpSink::stats),
+                ),
             ),
             _ => (
                 StatusCode::NOT_FOUND,
@@ -261,7 +269,11 @@ fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor, Failure> {
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Serves until SIGINT or SIGTERM, then drains open connections and every sink's queue.
-pub(crate) async fn run(args: &Args, layer: CspReportLayer) -> Result<(), Failure> {
+pub(crate) async fn run(
+    args: &Args,
+    layer: CspReportLayer,
+    mail: Option<SmtpSink>,
+) -> Result<(), Failure> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
@@ -278,6 +290,7 @@ pub(crate) async fn run(args: &Args, layer: CspReportLayer) -> Result<(), Failur
 
     let service = layer.layer(Endpoints {
         handle: handle.clone(),
+        mail,
     });
     let graceful = GracefulShutdown::new();
     let mut shutdown: BoxFuture<()> = Box::pin(shutdown_signal());

@@ -53,7 +53,7 @@ pub use builder::SmtpSinkBuilder;
 pub use error::DeliveryError;
 pub use mode::SmtpMode;
 pub use render::Email;
-pub use sink::SmtpSink;
+pub use sink::{SmtpSink, SmtpStats};
 pub use text::html as escape_html;
 
 pub use lettre;

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -49,6 +49,51 @@ pub(super) struct Shared {
     state: Mutex<State>,
     /// Whether a wake-up message is already on its way, so a burst of batches sends one.
     pub(super) wake_pending: AtomicBool,
+    pub(super) counters: MailCounters,
+}
+
+/// What became of the emails, for [`SmtpSink::stats`].
+#[derive(Debug, Default)]
+pub(super) struct MailCounters {
+    pub(super) emails_sent: AtomicU64,
+    pub(super) reports_mailed: AtomicU64,
+    pub(super) emails_failed: AtomicU64,
+    pub(super) reports_failed: AtomicU64,
+    pub(super) emails_capped: AtomicU64,
+    pub(super) reports_capped: AtomicU64,
+    reports_dropped: AtomicU64,
+}
+
+impl MailCounters {
+    pub(super) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What an [`SmtpSink`] did with the reports it took: the dispatcher's counters
+/// ([`SinkStats`](crate::dispatch::SinkStats)) count reports handed to the sink, these count
+/// what reached the mail server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SmtpStats {
+    /// Emails the mail server accepted.
+    pub emails_sent: u64,
+    /// Reports in those emails.
+    pub reports_mailed: u64,
+    /// Emails given up on (refused, or still failing after
+    /// [`give_up_after`](SmtpSinkBuilder::give_up_after)); each went to the error hook.
+    pub emails_failed: u64,
+    /// Reports in those emails.
+    pub reports_failed: u64,
+    /// Emails the cap on emails per period held back (the next email tells of them).
+    pub emails_capped: u64,
+    /// Reports in those emails.
+    pub reports_capped: u64,
+    /// Reports turned away because [`max_pending`](SmtpSinkBuilder::max_pending) were
+    /// already waiting.
+    pub reports_dropped: u64,
+    /// Reports waiting for their email now.
+    pub reports_pending: u64,
 }
 
 /// What waits to be mailed.
@@ -123,6 +168,7 @@ impl SmtpSink {
                     transport,
                     state: Mutex::new(state),
                     wake_pending: AtomicBool::new(false),
+                    counters: MailCounters::default(),
                 }),
                 tx,
                 rx: Mutex::new(Some(rx)),
@@ -131,6 +177,28 @@ impl SmtpSink {
         // Outside a runtime, the task starts with the first batch instead.
         let _ = sink.ensure_started();
         sink
+    }
+
+    /// What became of the reports so far: emails sent, failed and held back, and the
+    /// reports they carried.
+    pub fn stats(&self) -> SmtpStats {
+        let shared = &self.inner.shared;
+        let c = &shared.counters;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let reports_pending = {
+            let state = shared.state();
+            state.queue.len() as u64 + state.groups.reports()
+        };
+        SmtpStats {
+            emails_sent: get(&c.emails_sent),
+            reports_mailed: get(&c.reports_mailed),
+            emails_failed: get(&c.emails_failed),
+            reports_failed: get(&c.reports_failed),
+            emails_capped: get(&c.emails_capped),
+            reports_capped: get(&c.reports_capped),
+            reports_dropped: get(&c.reports_dropped),
+            reports_pending,
+        }
     }
 
     /// Starts the background task if it is not running yet.
@@ -190,6 +258,7 @@ impl Shared {
                         state.queue.push_back(report.clone());
                     } else {
                         state.dropped += 1;
+                        MailCounters::add(&self.counters.reports_dropped, 1);
                     }
                 }
             }
@@ -210,6 +279,7 @@ impl Shared {
                             state.groups.add(report);
                         } else {
                             state.dropped += 1;
+                            MailCounters::add(&self.counters.reports_dropped, 1);
                         }
                     }
                 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::error::{DeliveryError, is_permanent};
 use super::limit::{MailLimit, Untold};
 use super::render::{Email, GroupKind, render_groups, render_report};
-use super::sink::{Job, Next, Shared};
+use super::sink::{Job, MailCounters, Next, Shared};
 use crate::SinkError;
 
 /// What the sink tells its task.
@@ -95,9 +95,12 @@ impl Worker {
     /// Sends one email, unless the cap holds it back.
     async fn deliver(&mut self, job: Job) -> Result<(), SinkError> {
         let reports = job.reports();
+        let counters = &self.shared.counters;
         if !self.limit.try_take(Instant::now()) {
             self.untold.capped_mails += 1;
             self.untold.capped_reports += reports;
+            MailCounters::add(&counters.emails_capped, 1);
+            MailCounters::add(&counters.reports_capped, reports);
             return Ok(());
         }
         self.untold.dropped_reports += self.shared.take_dropped();
@@ -122,10 +125,18 @@ impl Worker {
                 (render_groups(*kind, prefix, groups, &notices), what)
             }
         };
-        let message = self
-            .message(email)
-            .map_err(|e| SinkError::permanent(DeliveryError::message(what.clone(), e)))?;
-        self.send(message, what).await?;
+        let sent = match self.message(email) {
+            Ok(message) => self.send(message, what).await,
+            Err(e) => Err(SinkError::permanent(DeliveryError::message(what, e))),
+        };
+        let counters = &self.shared.counters;
+        if let Err(error) = sent {
+            MailCounters::add(&counters.emails_failed, 1);
+            MailCounters::add(&counters.reports_failed, reports);
+            return Err(error);
+        }
+        MailCounters::add(&counters.emails_sent, 1);
+        MailCounters::add(&counters.reports_mailed, reports);
         self.untold.forget(&told);
         Ok(())
     }
