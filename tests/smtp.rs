@@ -14,6 +14,8 @@ use std::time::Duration;
 use smtp_server::*;
 use tokio::sync::mpsc;
 use tokio_rustls::rustls;
+use tower_csp_reports::sink::smtp::lettre;
+use tower_csp_reports::sink::smtp::lettre::transport::smtp::client::{Certificate, TlsParameters};
 use tower_csp_reports::sink::smtp::{DeliveryError, SmtpMode, SmtpSink, SmtpSinkBuilder};
 use tower_csp_reports::{Report, ReportBatch, ReportSink, SinkError};
 
@@ -632,12 +634,9 @@ async fn non_ascii_subjects_arrive_intact() {
     );
 }
 
-#[tokio::test]
-async fn starttls_with_a_transport_of_your_own() {
-    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, Tokio1Executor};
-    use tower_csp_reports::sink::smtp::lettre;
-
+/// A mail server for `localhost` with a self-signed certificate that takes `csp`/`secret`
+/// (STARTTLS, or TLS from the first byte when `implicit`), and client settings that trust it.
+fn tls_server(implicit: bool) -> (Server, TlsParameters) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert_der = certified.cert.der().clone();
     let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
@@ -651,14 +650,24 @@ async fn starttls_with_a_transport_of_your_own() {
     .unwrap();
     let server = Server::start_with(Recorder {
         tls: Some(Arc::new(config)),
+        implicit_tls: implicit,
         login: Some(("csp".to_owned(), "secret".to_owned())),
         ..Recorder::default()
     });
-
     let tls = TlsParameters::builder("localhost".to_owned())
         .add_root_certificate(Certificate::from_der(cert_der.to_vec()).unwrap())
         .build_rustls()
         .unwrap();
+    (server, tls)
+}
+
+#[tokio::test]
+async fn starttls_with_a_transport_of_your_own() {
+    use lettre::transport::smtp::client::Tls;
+    use lettre::{AsyncSmtpTransport, Tokio1Executor};
+
+    let (server, tls) = tls_server(false);
+
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(server.addr.port())
         .tls(Tls::Required(tls))
@@ -696,27 +705,10 @@ async fn starttls_with_a_transport_of_your_own() {
 
 #[tokio::test]
 async fn smtps_speaks_tls_from_the_first_byte() {
-    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::transport::smtp::client::Tls;
     use lettre::{AsyncSmtpTransport, Tokio1Executor};
-    use tower_csp_reports::sink::smtp::lettre;
 
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert_der = certified.cert.der().clone();
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert_der.clone()], key.into())
-    .unwrap();
-    let server = Server::start_with(Recorder {
-        tls: Some(Arc::new(config)),
-        implicit_tls: true,
-        login: Some(("csp".to_owned(), "secret".to_owned())),
-        ..Recorder::default()
-    });
+    let (server, tls) = tls_server(true);
     let send_one = |sink: SmtpSink| async move {
         sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
             .await
@@ -757,10 +749,6 @@ async fn smtps_speaks_tls_from_the_first_byte() {
     }
 
     // With the server's certificate trusted, the mail goes through, logged in inside TLS.
-    let tls = TlsParameters::builder("localhost".to_owned())
-        .add_root_certificate(Certificate::from_der(cert_der.to_vec()).unwrap())
-        .build_rustls()
-        .unwrap();
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(server.addr.port())
         .tls(Tls::Wrapper(tls))
