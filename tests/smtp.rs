@@ -661,18 +661,25 @@ fn tls_server(implicit: bool) -> (Server, TlsParameters) {
     (server, tls)
 }
 
+/// A transport to `server` that logs in as `csp`, with these TLS settings.
+fn transport(
+    server: &Server,
+    tls: lettre::transport::smtp::client::Tls,
+) -> lettre::AsyncSmtpTransport<lettre::Tokio1Executor> {
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(server.addr.port())
+        .tls(tls)
+        .credentials(("csp", "secret").into())
+        .build()
+}
+
 #[tokio::test]
 async fn starttls_with_a_transport_of_your_own() {
     use lettre::transport::smtp::client::Tls;
-    use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
     let (server, tls) = tls_server(false);
 
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(server.addr.port())
-        .tls(Tls::Required(tls))
-        .credentials(("csp", "secret").into())
-        .build();
+    let transport = transport(&server, Tls::Required(tls));
     let sink = SmtpSink::with_transport(transport)
         .from("csp@example.test")
         .to("security@example.test")
@@ -706,7 +713,6 @@ async fn starttls_with_a_transport_of_your_own() {
 #[tokio::test]
 async fn smtps_speaks_tls_from_the_first_byte() {
     use lettre::transport::smtp::client::Tls;
-    use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
     let (server, tls) = tls_server(true);
     let send_one = |sink: SmtpSink| async move {
@@ -749,11 +755,7 @@ async fn smtps_speaks_tls_from_the_first_byte() {
     }
 
     // With the server's certificate trusted, the mail goes through, logged in inside TLS.
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(server.addr.port())
-        .tls(Tls::Wrapper(tls))
-        .credentials(("csp", "secret").into())
-        .build();
+    let transport = transport(&server, Tls::Wrapper(tls));
     let trusted = SmtpSink::with_transport(transport)
         .from("csp@example.test")
         .to("security@example.test")
