@@ -1,6 +1,9 @@
 //! Dispatch: slow, hanging, failing and panicking sinks never block the answer or each
 //! other; full queues drop and count; shutdown drains.
 
+#[path = "support/log_buffer.rs"]
+mod log_buffer;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -414,18 +417,7 @@ impl std::error::Error for WriteFailed {
 // Current-thread: the subscriber is this thread's default, and the worker runs here too.
 #[tokio::test]
 async fn the_default_hook_logs_the_cause() {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
+    let buffer = log_buffer::Buffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
@@ -445,7 +437,7 @@ async fn the_default_hook_logs_the_cause() {
     assert_eq!(post(&layer, 1).await, StatusCode::NO_CONTENT);
     handle.flush().await;
 
-    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let log = buffer.text();
     assert!(log.contains("CSP report sink failed"), "{log}");
     assert!(log.contains("sink=\"disk\""), "{log}");
     assert!(

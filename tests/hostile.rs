@@ -9,6 +9,8 @@
 mod connection;
 #[path = "support/http.rs"]
 mod http_client;
+#[path = "support/log_buffer.rs"]
+mod log_buffer;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -604,21 +606,6 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
     }
 }
 
-/// A `fmt` writer into memory.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The hostile bodies whose reports reach the sinks.
 fn hostile_requests() -> Vec<Request<Body>> {
     let mut odd_agent = csp(legacy("https://agent.example/", "img-src", "data"));
@@ -639,7 +626,7 @@ fn hostile_requests() -> Vec<Request<Body>> {
 #[tokio::test]
 async fn nothing_reaches_a_log_line_raw() {
     let capture = Capture::default();
-    let buffer = Buffer::default();
+    let buffer = log_buffer::Buffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::layer::SubscriberExt::with(
         tracing_subscriber::registry(),
@@ -679,7 +666,7 @@ async fn nothing_reaches_a_log_line_raw() {
         "{nasty_fields} fields carried the payload"
     );
 
-    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let log = buffer.text();
     assert!(log.contains("X-Injected"), "the log has the reports");
     assert!(!log.contains(['\r', '\u{1b}', '\u{7}']), "{log}");
     for line in log.lines() {
