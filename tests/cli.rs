@@ -303,6 +303,17 @@ impl Served {
     }
 }
 
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}
+
+/// Fails unless `metrics` has each of `lines` as a whole line.
+fn assert_has_lines(metrics: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(has_line(metrics, line), "metrics lack {line}:\n{metrics}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_store_summarize_mail_and_clean() {
     let db = TestDb::new().await;
@@ -367,43 +378,35 @@ async fn serve_store_summarize_mail_and_clean() {
         (200, "ok\n")
     );
     let metrics = send(addr, request("GET", "/metrics")).await.body;
-    for line in [
-        "csp_reports_received_total 5",
-        "csp_reports_accepted_total 4",
-        "csp_reports_filtered_total 1",
-        "csp_reports_invalid_total 1",
-    ] {
-        assert!(
-            metrics.lines().any(|l| l == line),
-            "metrics lack {line}:\n{metrics}"
-        );
-    }
+    assert_has_lines(
+        &metrics,
+        &[
+            "csp_reports_received_total 5",
+            "csp_reports_accepted_total 4",
+            "csp_reports_filtered_total 1",
+            "csp_reports_invalid_total 1",
+        ],
+    );
     assert!(metrics.contains("csp_reports_sink_queued{sink=\"postgres\"}"));
     // The mail sink's own counters: four emails reached the server (one per report).
     assert_eq!(mail.wait_for(4).await.len(), 4);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mailed = loop {
         let metrics = send(addr, request("GET", "/metrics")).await.body;
-        if metrics
-            .lines()
-            .any(|l| l == "csp_reports_smtp_emails_sent_total 4")
-            || Instant::now() > deadline
-        {
+        if has_line(&metrics, "csp_reports_smtp_emails_sent_total 4") || Instant::now() > deadline {
             break metrics;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    for line in [
-        "csp_reports_smtp_emails_sent_total 4",
-        "csp_reports_smtp_reports_mailed_total 4",
-        "csp_reports_smtp_emails_failed_total 0",
-        "csp_reports_smtp_reports_pending 0",
-    ] {
-        assert!(
-            mailed.lines().any(|l| l == line),
-            "metrics lack {line}:\n{mailed}"
-        );
-    }
+    assert_has_lines(
+        &mailed,
+        &[
+            "csp_reports_smtp_emails_sent_total 4",
+            "csp_reports_smtp_reports_mailed_total 4",
+            "csp_reports_smtp_emails_failed_total 0",
+            "csp_reports_smtp_reports_pending 0",
+        ],
+    );
     assert_eq!(
         send(addr, request("GET", "/elsewhere"))
             .await
