@@ -45,7 +45,9 @@
 //!
 //! # The table
 //!
-//! One row per report, keyed by `(id, received_at)`: `id uuid`, `received_at timestamptz`,
+//! One row per report. The primary key, `(received_at, id)`, is the table's only index: it
+//! serves every time-range query (summaries, retention) and keeps a retried batch from being
+//! stored twice. Columns: `id uuid`, `received_at timestamptz`,
 //! `age_ms`, `format`, `report_type`, `invalid_reason` and a generated `valid boolean`, `raw_json
 //! jsonb` or `raw_text text`, `user_agent`, `client_ip inet`, `url`, `document_uri`,
 //! `referrer`, `blocked_uri`, `effective_directive`, `violated_directive`, `original_policy`,

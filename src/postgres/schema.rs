@@ -13,8 +13,9 @@ pub(crate) const LOCK_KEY: i64 = 0x6373_705f_7265_7073;
 /// Where applied migration versions are recorded, one row per table and version.
 pub(crate) const MIGRATIONS_TABLE: &str = "tower_csp_reports_migrations";
 
-/// Room left after the table name for the suffixes of index and partition names
-/// (`_received_at_idx`, `_p20261123`) within Postgres' 63-byte identifier limit.
+/// Room left after the table name for the suffixes of partition and index names
+/// (`_p20261123`, and `_p20261123_pkey` for a partition's key) within Postgres' 63-byte
+/// identifier limit.
 pub(crate) const MAX_TABLE_LEN: usize = 46;
 
 /// The built-in columns written for every report, in write order.
@@ -91,9 +92,7 @@ fn migrations(table: &str, partitioned: bool) -> Vec<String> {
     vec![format!(
         "CREATE TABLE {t} (\n{columns}    \
              valid boolean GENERATED ALWAYS AS (invalid_reason IS NULL) STORED,\n    \
-             PRIMARY KEY (id, received_at)\n){partition};\n\
-         CREATE INDEX {idx} ON {t} (received_at);",
-        idx = quote(&format!("{table}_received_at_idx")),
+             PRIMARY KEY (received_at, id)\n){partition};",
     )]
 }
 
