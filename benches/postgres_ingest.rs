@@ -1,5 +1,6 @@
 //! Sustained ingest into Postgres: reports/s through `PostgresSink` (both write methods),
-//! beside a bare tokio-postgres binary COPY of the same rows into a table of the same shape.
+//! beside a bare tokio-postgres binary COPY (its `BinaryCopyInWriter`) of the same rows into a
+//! table of the same shape.
 //!
 //! `cargo bench --features postgres --bench postgres_ingest`. Uses `DATABASE_URL` when set,
 //! otherwise a throwaway server (see `tests/support/postgres.rs`). After criterion's figures it

@@ -396,6 +396,46 @@ async fn invalid_reports_are_stored_with_their_raw_text() {
     }
 }
 
+/// A custom column whose value does not fit its SQL type fails the batch for good (retrying
+/// cannot help) and writes none of it, with either write method.
+#[tokio::test]
+async fn a_custom_value_of_the_wrong_type_fails_the_batch() {
+    let db = TestDb::new().await;
+    let wrong = CustomColumn::new("line_text", "integer", |r: &Report| {
+        Box::new(r.line_number.map(|l| l.to_string()))
+    })
+    .unwrap();
+    let store = PostgresStore::new(db.pool().await).column(wrong).unwrap();
+    store.migrate().await.unwrap();
+    for method in [WriteMethod::Unnest, WriteMethod::Copy] {
+        let store = store.clone().write_method(method);
+        let batch: ReportBatch = distinct_reports(3)
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.line_number = Some(7);
+                r
+            })
+            .collect();
+        let err = store.sink().write(&batch).await.unwrap_err();
+        assert!(!err.is_transient(), "{method:?}: {err}");
+        let chain = tower_csp_reports::error::chain(&err);
+        assert!(
+            chain.contains("String") && chain.contains("int4"),
+            "{method:?}: {chain}"
+        );
+        if method == WriteMethod::Copy {
+            assert!(
+                chain.starts_with("cannot encode the value of column line_text: "),
+                "{chain}"
+            );
+        }
+        let sent = store.sink().send(&batch).await.unwrap_err();
+        assert!(!sent.is_transient(), "{method:?}");
+        assert_eq!(db.count("csp_reports").await, 0, "{method:?}");
+    }
+}
+
 #[tokio::test]
 async fn custom_table_and_columns() {
     let db = TestDb::new().await;

@@ -20,6 +20,14 @@ pub enum StoreError {
         /// What does not match.
         reason: String,
     },
+    /// A value could not be written in its column's binary form: a custom column whose value
+    /// does not convert to the column's SQL type.
+    Encode {
+        /// The column.
+        column: String,
+        /// Why the value does not fit.
+        source: Box<dyn Error + Send + Sync>,
+    },
 }
 
 impl StoreError {
@@ -29,7 +37,7 @@ impl StoreError {
         match self {
             Self::Pool(bb8::RunError::TimedOut) => true,
             Self::Pool(bb8::RunError::User(e)) | Self::Postgres(e) => is_transient(e),
-            Self::Schema { .. } => false,
+            Self::Schema { .. } | Self::Encode { .. } => false,
         }
     }
 
@@ -74,6 +82,7 @@ impl fmt::Display for StoreError {
                 None => write!(f, "Postgres error: {e}"),
             },
             Self::Schema { reason } => write!(f, "unexpected table shape: {reason}"),
+            Self::Encode { column, .. } => write!(f, "cannot encode the value of column {column}"),
         }
     }
 }
@@ -84,6 +93,7 @@ impl Error for StoreError {
             Self::Pool(e) => Some(e),
             Self::Postgres(e) => Some(e),
             Self::Schema { .. } => None,
+            Self::Encode { source, .. } => Some(source.as_ref()),
         }
     }
 }

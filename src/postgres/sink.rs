@@ -1,10 +1,9 @@
-use std::borrow::Cow;
 use std::error::Error;
 
 use async_trait::async_trait;
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_sink::Sink;
 use tokio_postgres::Client;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type, to_sql_checked};
 
 use super::StoreError;
@@ -68,11 +67,10 @@ impl<Tls: MakeTls> PostgresSink<Tls> {
         let mut partitions_checked = false;
         let mut skip_existing = store.inner.method == WriteMethod::Unnest;
         loop {
-            let rows = Rows::encode(store, batch, strict_json);
             let result = if skip_existing {
-                write_unnest(&conn, &sql, types, &rows).await
+                write_unnest(&conn, store, &sql, types, batch, strict_json).await
             } else {
-                write_copy(&conn, store, types, &rows).await
+                write_copy(&conn, store, types, batch, strict_json).await
             };
             let Err(e) = result else { return result };
             let code = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
@@ -142,52 +140,49 @@ async fn param_types(client: &Client, sql: &str) -> Result<Vec<Type>, StoreError
     Ok(client.prepare(sql).await?.params().to_vec())
 }
 
+/// One `INSERT ... SELECT * FROM unnest(...)` with one array per column, skipping the rows
+/// already stored.
 async fn write_unnest(
     client: &Client,
+    store: &PostgresStore<impl MakeTls>,
     sql: &str,
     types: &[Type],
-    rows: &Rows<'_>,
+    batch: &ReportBatch,
+    strict_json: bool,
 ) -> Result<u64, StoreError> {
-    let custom: Vec<DynArray<'_>> = rows.custom.iter().map(|values| DynArray(values)).collect();
-    let builtin: [&(dyn ToSql + Sync); 24] = [
-        &rows.id,
-        &rows.received_at,
-        &rows.age_ms,
-        &rows.format,
-        &rows.report_type,
-        &rows.invalid_reason,
-        &rows.raw_json,
-        &rows.raw_text,
-        &rows.user_agent,
-        &rows.client_ip,
-        &rows.url,
-        &rows.document_uri,
-        &rows.referrer,
-        &rows.blocked_uri,
-        &rows.effective_directive,
-        &rows.violated_directive,
-        &rows.original_policy,
-        &rows.disposition,
-        &rows.status_code,
-        &rows.script_sample,
-        &rows.source_file,
-        &rows.line_number,
-        &rows.column_number,
-        &rows.fingerprint,
-    ];
+    let mut builtin: Vec<Vec<Value<'_>>> = COLUMNS
+        .iter()
+        .map(|_| Vec::with_capacity(batch.len()))
+        .collect();
+    for report in batch.iter() {
+        for (column, value) in builtin.iter_mut().zip(values(report, strict_json)) {
+            column.push(value);
+        }
+    }
+    let custom: Vec<Vec<ColumnValue>> = store
+        .inner
+        .custom
+        .iter()
+        .map(|column| batch.iter().map(|report| column.value(report)).collect())
+        .collect();
+    let custom: Vec<DynArray<'_>> = custom.iter().map(|values| DynArray(values)).collect();
     let params: Vec<(&(dyn ToSql + Sync), Type)> = builtin
-        .into_iter()
+        .iter()
+        .map(|c| c as &(dyn ToSql + Sync))
         .chain(custom.iter().map(|c| c as &(dyn ToSql + Sync)))
         .zip(types.iter().cloned())
         .collect();
     Ok(client.execute_typed(sql, &params).await?)
 }
 
+/// One binary `COPY`, its rows encoded here into one buffer and sent as one message. If any
+/// row is already stored, the whole statement fails and nothing is written.
 async fn write_copy(
     client: &Client,
     store: &PostgresStore<impl MakeTls>,
     types: &[Type],
-    rows: &Rows<'_>,
+    batch: &ReportBatch,
+    strict_json: bool,
 ) -> Result<u64, StoreError> {
     let element_types: Vec<Type> = types
         .iter()
@@ -196,214 +191,174 @@ async fn write_copy(
             _ => ty.clone(),
         })
         .collect();
-    // One statement: if any row is already stored, the whole COPY fails and nothing is written.
+    let data = copy_data(store, batch, strict_json, &element_types)?;
     let sink = client
-        .copy_in(&format!(
+        .copy_in::<_, Bytes>(&format!(
             "COPY {} ({}) FROM STDIN BINARY",
             quote(&store.inner.table),
             column_names(store)
         ))
         .await?;
-    let writer = BinaryCopyInWriter::new(sink, &element_types);
-    let mut writer = std::pin::pin!(writer);
-    for i in 0..rows.id.len() {
-        let mut values: Vec<&(dyn ToSql + Sync)> = vec![
-            &rows.id[i],
-            &rows.received_at[i],
-            &rows.age_ms[i],
-            &rows.format[i],
-            &rows.report_type[i],
-            &rows.invalid_reason[i],
-            &rows.raw_json[i],
-            &rows.raw_text[i],
-            &rows.user_agent[i],
-            &rows.client_ip[i],
-            &rows.url[i],
-            &rows.document_uri[i],
-            &rows.referrer[i],
-            &rows.blocked_uri[i],
-            &rows.effective_directive[i],
-            &rows.violated_directive[i],
-            &rows.original_policy[i],
-            &rows.disposition[i],
-            &rows.status_code[i],
-            &rows.script_sample[i],
-            &rows.source_file[i],
-            &rows.line_number[i],
-            &rows.column_number[i],
-            &rows.fingerprint[i],
-        ];
-        for column in &rows.custom {
-            values.push(column[i].as_ref());
+    let mut sink = std::pin::pin!(sink);
+    std::future::poll_fn(|cx| sink.as_mut().poll_ready(cx)).await?;
+    sink.as_mut().start_send(data)?;
+    Ok(sink.finish().await?)
+}
+
+/// The whole batch in Postgres' binary `COPY` format: a header, then per row its field count
+/// and each field as a length (`-1` for NULL) and its binary value, then a trailer.
+fn copy_data(
+    store: &PostgresStore<impl MakeTls>,
+    batch: &ReportBatch,
+    strict_json: bool,
+    types: &[Type],
+) -> Result<Bytes, StoreError> {
+    const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0";
+    // At most 1600 columns in a Postgres table.
+    let fields = i16::try_from(types.len()).unwrap_or(i16::MAX);
+    // Each row holds its raw text and, in columns, about as much again.
+    let size: usize = batch.iter().map(|r| 2 * r.raw.len() + 256).sum();
+    let mut out = BytesMut::with_capacity(HEADER.len() + 8 + size + 2);
+    out.put_slice(HEADER);
+    out.put_i32(0); // flags
+    out.put_i32(0); // header extension length
+    let (builtin_types, custom_types) = types.split_at(COLUMNS.len().min(types.len()));
+    for report in batch.iter() {
+        out.put_i16(fields);
+        for ((value, ty), (name, _)) in values(report, strict_json)
+            .iter()
+            .zip(builtin_types)
+            .zip(COLUMNS)
+        {
+            copy_field(&mut out, name, |out| value.to_sql(ty, out))?;
         }
-        writer.as_mut().write(&values).await?;
+        for (column, ty) in store.inner.custom.iter().zip(custom_types) {
+            let value = column.value(report);
+            copy_field(&mut out, column.name(), |out| value.to_sql_checked(ty, out))?;
+        }
     }
-    Ok(writer.finish().await?)
+    out.put_i16(-1);
+    Ok(out.freeze())
 }
 
-/// A batch, column by column, ready to be sent as arrays or COPY rows.
-struct Rows<'a> {
-    id: Vec<PgUuid>,
-    received_at: Vec<jiff::Timestamp>,
-    age_ms: Vec<Option<i64>>,
-    format: Vec<&'static str>,
-    report_type: Vec<Cow<'a, str>>,
-    invalid_reason: Vec<Option<Cow<'a, str>>>,
-    raw_json: Vec<Option<RawJson<'a>>>,
-    raw_text: Vec<Option<Cow<'a, str>>>,
-    user_agent: Vec<Option<Cow<'a, str>>>,
-    client_ip: Vec<Option<std::net::IpAddr>>,
-    url: Vec<Option<Cow<'a, str>>>,
-    document_uri: Vec<Option<Cow<'a, str>>>,
-    referrer: Vec<Option<Cow<'a, str>>>,
-    blocked_uri: Vec<Option<Cow<'a, str>>>,
-    effective_directive: Vec<Option<Cow<'a, str>>>,
-    violated_directive: Vec<Option<Cow<'a, str>>>,
-    original_policy: Vec<Option<Cow<'a, str>>>,
-    disposition: Vec<Option<Cow<'a, str>>>,
-    status_code: Vec<Option<i32>>,
-    script_sample: Vec<Option<Cow<'a, str>>>,
-    source_file: Vec<Option<Cow<'a, str>>>,
-    line_number: Vec<Option<i64>>,
-    column_number: Vec<Option<i64>>,
-    fingerprint: Vec<i64>,
-    custom: Vec<Vec<ColumnValue>>,
+/// One field of a `COPY` row: its length, then what `encode` writes.
+fn copy_field(
+    out: &mut BytesMut,
+    column: &str,
+    encode: impl FnOnce(&mut BytesMut) -> Result<IsNull, BoxError>,
+) -> Result<(), StoreError> {
+    let at = out.len();
+    out.put_i32(0);
+    let len = match encode(out) {
+        Ok(IsNull::Yes) => Ok(-1),
+        Ok(IsNull::No) => i32::try_from(out.len() - at - 4).map_err(BoxError::from),
+        Err(e) => Err(e),
+    }
+    .map_err(|source| StoreError::Encode {
+        column: column.to_owned(),
+        source,
+    })?;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
 }
 
-/// Postgres text cannot hold NUL; it becomes U+FFFD.
-fn text(s: &str) -> Cow<'_, str> {
-    if s.contains('\0') {
-        Cow::Owned(s.replace('\0', "\u{fffd}"))
+/// A report's built-in column values, in [`COLUMNS`] order (the array's length makes the
+/// compiler check that every column has its value).
+fn values(r: &Report, strict_json: bool) -> [Value<'_>; COLUMNS.len()] {
+    fn text(s: &Option<bytestring::ByteString>) -> Value<'_> {
+        s.as_deref().map_or(Value::Null, Value::Text)
+    }
+    let int = |n: Option<i64>| n.map_or(Value::Null, Value::Int8);
+    let json = r.raw_is_json()
+        // jsonb refuses the NUL character even when escaped.
+        && !r.raw.contains("\\u0000")
+        && (!strict_json || serde_json::from_str::<serde::de::IgnoredAny>(&r.raw).is_ok());
+    let (raw_json, raw_text) = if json {
+        (Value::Json(&r.raw), Value::Null)
     } else {
-        Cow::Borrowed(s)
-    }
-}
-
-fn opt<S: std::ops::Deref<Target = str>>(s: &Option<S>) -> Option<Cow<'_, str>> {
-    s.as_deref().map(text)
-}
-
-impl<'a> Rows<'a> {
-    fn encode(store: &PostgresStore<impl MakeTls>, batch: &'a ReportBatch, strict: bool) -> Self {
-        let n = batch.len();
-        let mut rows = Rows {
-            id: Vec::with_capacity(n),
-            received_at: Vec::with_capacity(n),
-            age_ms: Vec::with_capacity(n),
-            format: Vec::with_capacity(n),
-            report_type: Vec::with_capacity(n),
-            invalid_reason: Vec::with_capacity(n),
-            raw_json: Vec::with_capacity(n),
-            raw_text: Vec::with_capacity(n),
-            user_agent: Vec::with_capacity(n),
-            client_ip: Vec::with_capacity(n),
-            url: Vec::with_capacity(n),
-            document_uri: Vec::with_capacity(n),
-            referrer: Vec::with_capacity(n),
-            blocked_uri: Vec::with_capacity(n),
-            effective_directive: Vec::with_capacity(n),
-            violated_directive: Vec::with_capacity(n),
-            original_policy: Vec::with_capacity(n),
-            disposition: Vec::with_capacity(n),
-            status_code: Vec::with_capacity(n),
-            script_sample: Vec::with_capacity(n),
-            source_file: Vec::with_capacity(n),
-            line_number: Vec::with_capacity(n),
-            column_number: Vec::with_capacity(n),
-            fingerprint: Vec::with_capacity(n),
-            custom: store
-                .inner
-                .custom
-                .iter()
-                .map(|_| Vec::with_capacity(n))
-                .collect(),
-        };
-        for report in batch.iter() {
-            rows.push(report, strict);
-            for (values, column) in rows.custom.iter_mut().zip(&store.inner.custom) {
-                values.push(column.value(report));
-            }
-        }
-        rows
-    }
-
-    fn push(&mut self, r: &'a Report, strict: bool) {
-        let json = r.raw_is_json()
-            && if strict {
-                serde_json::from_str::<serde::de::IgnoredAny>(&r.raw).is_ok()
-                    && !r.raw.contains("\\u0000")
-            } else {
-                // jsonb refuses the NUL character even when escaped.
-                !r.raw.contains("\\u0000")
-            };
-        self.id.push(PgUuid(r.id.to_bytes()));
-        self.received_at.push(r.received_at);
-        self.age_ms
-            .push(r.age_ms.map(|age| i64::try_from(age).unwrap_or(i64::MAX)));
-        self.format.push(r.format.as_str());
-        self.report_type.push(text(&r.report_type));
-        self.invalid_reason.push(opt(&r.invalid_reason));
-        self.raw_json.push(json.then_some(RawJson(&r.raw)));
-        self.raw_text.push((!json).then(|| text(&r.raw)));
-        self.user_agent.push(opt(&r.user_agent));
-        self.client_ip.push(r.client_ip);
-        self.url.push(opt(&r.url));
-        self.document_uri.push(opt(&r.document_uri));
-        self.referrer.push(opt(&r.referrer));
-        self.blocked_uri.push(opt(&r.blocked_uri));
-        self.effective_directive.push(opt(&r.effective_directive));
-        self.violated_directive.push(opt(&r.violated_directive));
-        self.original_policy.push(opt(&r.original_policy));
-        self.disposition.push(opt(&r.disposition));
-        self.status_code.push(r.status_code.map(i32::from));
-        self.script_sample.push(opt(&r.script_sample));
-        self.source_file.push(opt(&r.source_file));
-        self.line_number.push(r.line_number.map(i64::from));
-        self.column_number.push(r.column_number.map(i64::from));
+        (Value::Null, Value::Text(&r.raw))
+    };
+    [
+        Value::Uuid(r.id.to_bytes()),
+        Value::Time(r.received_at),
+        int(r.age_ms.map(|age| i64::try_from(age).unwrap_or(i64::MAX))),
+        Value::Text(r.format.as_str()),
+        Value::Text(&r.report_type),
+        r.invalid_reason.as_deref().map_or(Value::Null, Value::Text),
+        raw_json,
+        raw_text,
+        text(&r.user_agent),
+        r.client_ip.map_or(Value::Null, Value::Inet),
+        text(&r.url),
+        text(&r.document_uri),
+        text(&r.referrer),
+        text(&r.blocked_uri),
+        text(&r.effective_directive),
+        text(&r.violated_directive),
+        text(&r.original_policy),
+        text(&r.disposition),
+        r.status_code.map_or(Value::Null, |n| Value::Int4(n.into())),
+        text(&r.script_sample),
+        text(&r.source_file),
+        int(r.line_number.map(i64::from)),
+        int(r.column_number.map(i64::from)),
         // Stored as the same 64 bits, read back with `as u64`.
-        self.fingerprint.push(r.fingerprint.0 as i64);
+        Value::Int8(r.fingerprint.0 as i64),
+    ]
+}
+
+/// One built-in column value, in the binary form of the column's type (see [`COLUMNS`]).
+#[derive(Debug, Clone, Copy)]
+enum Value<'a> {
+    Null,
+    Uuid([u8; 16]),
+    Time(jiff::Timestamp),
+    Int4(i32),
+    Int8(i64),
+    /// Postgres text cannot hold NUL; it is sent as U+FFFD.
+    Text(&'a str),
+    /// JSON text sent as `jsonb` (or `json`) without parsing it on this side.
+    Json(&'a str),
+    Inet(std::net::IpAddr),
+}
+
+impl ToSql for Value<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        match *self {
+            Self::Null => return Ok(IsNull::Yes),
+            Self::Uuid(bytes) => out.put_slice(&bytes),
+            Self::Time(at) => return at.to_sql(ty, out),
+            Self::Int4(n) => out.put_i32(n),
+            Self::Int8(n) => out.put_i64(n),
+            Self::Text(text) => {
+                let mut parts = text.split('\0');
+                out.put_slice(parts.next().unwrap_or_default().as_bytes());
+                for part in parts {
+                    out.put_slice("\u{fffd}".as_bytes());
+                    out.put_slice(part.as_bytes());
+                }
+            }
+            Self::Json(text) => {
+                if *ty == Type::JSONB {
+                    // The jsonb binary format: a version byte, then the text.
+                    out.put_u8(1);
+                }
+                out.put_slice(text.as_bytes());
+            }
+            Self::Inet(ip) => return ip.to_sql(ty, out),
+        }
+        Ok(IsNull::No)
     }
+
+    fn accepts(_: &Type) -> bool {
+        // The crate's own schema decides each column's type (`COLUMNS`).
+        true
+    }
+
+    to_sql_checked!();
 }
 
 type BoxError = Box<dyn Error + Sync + Send>;
-
-/// A report id in the binary form of a Postgres `uuid`.
-#[derive(Debug)]
-struct PgUuid([u8; 16]);
-
-impl ToSql for PgUuid {
-    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
-        out.put_slice(&self.0);
-        Ok(IsNull::No)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::UUID
-    }
-
-    to_sql_checked!();
-}
-
-/// JSON text sent as `jsonb` (or `json`) without parsing it on this side.
-#[derive(Debug)]
-struct RawJson<'a>(&'a str);
-
-impl ToSql for RawJson<'_> {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
-        if *ty == Type::JSONB {
-            // The jsonb binary format: a version byte, then the text.
-            out.put_u8(1);
-        }
-        out.put_slice(self.0.as_bytes());
-        Ok(IsNull::No)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::JSONB || *ty == Type::JSON
-    }
-
-    to_sql_checked!();
-}
 
 /// The values of one custom column, sent as an array of whatever type the column has.
 #[derive(Debug)]
