@@ -90,11 +90,15 @@ async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError
             let url = arg.as_deref().ok_or("postgres mode needs a database URL")?;
             let s = PostgresStore::connect(url).await?;
             s.migrate().await?;
-            let concurrency = std::env::var("LOADTEST_PG_CONCURRENCY")
-                .ok()
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(2);
-            let options = options.batch_size(1000).concurrency(concurrency);
+            let setting = |name: &str, default: usize| {
+                std::env::var(name)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(default)
+            };
+            let options = options
+                .batch_size(setting("LOADTEST_PG_BATCH", 1000))
+                .concurrency(setting("LOADTEST_PG_CONCURRENCY", 2));
             let layer = CspReportLayer::new().sink_with(s.sink(), options)?;
             store = Some(s);
             Some(layer)
