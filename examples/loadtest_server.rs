@@ -66,9 +66,10 @@ fn main() -> Result<(), BoxError> {
 
 async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError> {
     // A large queue: the load test measures throughput, and a drop would show as a missing
-    // row. Batches are the default size (100) but for Postgres, where a larger COPY pays and
-    // two batches at once (`LOADTEST_PG_CONCURRENCY`) let the sink keep up: with one, the
-    // queue grows for the whole run and the requests answered outrun the rows stored.
+    // row. Batches are the default size (100) but for Postgres: there a larger COPY pays, and
+    // batches of 1000 (`LOADTEST_PG_BATCH`), two at once (`LOADTEST_PG_CONCURRENCY`), let the
+    // sink keep up. With batches of 100 the queue grows for the whole run, and the requests
+    // answered outrun the rows stored.
     let options = SinkOptions::default().queue_capacity(1_000_000);
     let mut store = None;
     let layer = match mode {
