@@ -571,6 +571,54 @@ async fn a_batch_is_one_statement() {
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (6000, 6));
 }
 
+/// A batch whose `COPY` data is several protocol messages long (the sink sends at most 1 MiB
+/// in one) is still one statement, and every row arrives whole.
+#[tokio::test]
+async fn a_batch_larger_than_one_copy_message_is_stored_whole() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    let policy = |i: usize| {
+        format!(
+            "script-src 'nonce-{i}' {}",
+            "https://cdn.example ".repeat(100)
+        )
+    };
+    let batch: ReportBatch = distinct_reports(1500)
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut r = r.clone();
+            r.original_policy = Some(policy(i).into());
+            r
+        })
+        .collect();
+    assert_eq!(store.sink().write(&batch).await.unwrap(), 1500);
+    let client = db.client().await;
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT xmin::text), sum(length(original_policy)) \
+             FROM csp_reports",
+            &[],
+        )
+        .await
+        .unwrap();
+    let total: usize = (0..1500).map(|i| policy(i).len()).sum();
+    assert_eq!(row.get::<_, i64>(0), 1500);
+    assert_eq!(row.get::<_, i64>(1), 1, "one transaction");
+    assert_eq!(row.get::<_, i64>(2), total as i64);
+    assert!(total > 2 << 20, "the policies alone span {total} bytes");
+    let last = batch.iter().last().unwrap();
+    let stored: String = client
+        .query_one(
+            "SELECT original_policy FROM csp_reports WHERE id = $1::text::uuid",
+            &[&last.id.to_string()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, policy(1499));
+}
+
 #[tokio::test]
 async fn a_retried_batch_is_not_duplicated() {
     for (method, partitioned) in [

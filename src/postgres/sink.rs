@@ -175,8 +175,9 @@ async fn write_unnest(
     Ok(client.execute_typed(sql, &params).await?)
 }
 
-/// One binary `COPY`, its rows encoded here into one buffer and sent as one message. If any
-/// row is already stored, the whole statement fails and nothing is written.
+/// One binary `COPY`, its rows encoded here into one buffer (before the statement starts, so
+/// a value that cannot be encoded fails the batch with nothing sent) and sent in a few large
+/// messages. If any row is already stored, the whole statement fails and nothing is written.
 async fn write_copy(
     client: &Client,
     store: &PostgresStore<impl MakeTls>,
@@ -191,7 +192,7 @@ async fn write_copy(
             _ => ty.clone(),
         })
         .collect();
-    let data = copy_data(store, batch, strict_json, &element_types)?;
+    let mut data = copy_data(store, batch, strict_json, &element_types)?;
     let sink = client
         .copy_in::<_, Bytes>(&format!(
             "COPY {} ({}) FROM STDIN BINARY",
@@ -200,10 +201,18 @@ async fn write_copy(
         ))
         .await?;
     let mut sink = std::pin::pin!(sink);
-    std::future::poll_fn(|cx| sink.as_mut().poll_ready(cx)).await?;
-    sink.as_mut().start_send(data)?;
+    while !data.is_empty() {
+        let piece = data.split_to(data.len().min(COPY_MESSAGE));
+        std::future::poll_fn(|cx| sink.as_mut().poll_ready(cx)).await?;
+        sink.as_mut().start_send(piece)?;
+    }
     Ok(sink.finish().await?)
 }
+
+/// The most `COPY` data sent in one protocol message. A batch of 1000 typical reports is
+/// about 1.5 MiB, so it goes in one or two; a huge batch stays far below the server's 1 GiB
+/// limit per message.
+const COPY_MESSAGE: usize = 1 << 20;
 
 /// The whole batch in Postgres' binary `COPY` format: a header, then per row its field count
 /// and each field as a length (`-1` for NULL) and its binary value, then a trailer.
