@@ -254,6 +254,10 @@ impl Report {
 /// let text = report.id.to_string();
 /// assert_eq!(text.len(), 36);
 /// assert_eq!(&text[14..15], "7");
+///
+/// let id = tower_csp_reports::ReportId(0x0193a1b2_c3d4_7e5f_8a6b_7c8d9e0f1a2b);
+/// assert_eq!(id.to_string(), "0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b");
+/// assert_eq!(format!("{id:>38}"), format!("  {id}"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReportId(pub u128);
@@ -298,15 +302,22 @@ impl ReportId {
 }
 
 impl fmt::Display for ReportId {
+    /// The hyphenated lowercase form (`0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b`), written at once:
+    /// every log line and email carries it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.to_bytes();
-        for (i, byte) in b.iter().enumerate() {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'-'; 36];
+        let mut at = 0;
+        for (i, byte) in self.to_bytes().into_iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                f.write_str("-")?;
+                at += 1;
             }
-            write!(f, "{byte:02x}")?;
+            text[at] = HEX[usize::from(byte >> 4)];
+            text[at + 1] = HEX[usize::from(byte & 0xf)];
+            at += 2;
         }
-        Ok(())
+        // Only ASCII hex digits and hyphens were written.
+        f.pad(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
