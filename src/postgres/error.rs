@@ -21,7 +21,10 @@ pub enum StoreError {
         reason: String,
     },
     /// A value could not be written in its column's binary form: a custom column whose value
-    /// does not convert to the column's SQL type.
+    /// does not convert to the column's SQL type. (With [`WriteMethod::Unnest`] the driver
+    /// encodes the values and the same mistake is a [`Postgres`](Self::Postgres) error.)
+    ///
+    /// [`WriteMethod::Unnest`]: super::WriteMethod::Unnest
     Encode {
         /// The column.
         column: String,
