@@ -2,7 +2,7 @@
 //!
 //! A [`PostgresStore`] owns one table. [`migrate`](PostgresStore::migrate) creates or
 //! upgrades it; [`sink`](PostgresStore::sink) gives the [`PostgresSink`] that writes every
-//! report, valid or not (the raw item kept as `jsonb`, or as text when it is not JSON), one
+//! report, valid or not (the raw item kept as `json`, or as text when it is not JSON), one
 //! statement per batch; [`summary`](PostgresStore::summary) and
 //! [`delete_older_than`](PostgresStore::delete_older_than) read and prune it.
 //!
@@ -49,12 +49,19 @@
 //! serves every time-range query (summaries, retention) and keeps a retried batch from being
 //! stored twice. Columns: `id uuid`, `received_at timestamptz`,
 //! `age_ms`, `format`, `report_type`, `invalid_reason` and a generated `valid boolean`, `raw_json
-//! jsonb` or `raw_text text`, `user_agent`, `client_ip inet`, `url`, `document_uri`,
+//! json` or `raw_text text`, `user_agent`, `client_ip inet`, `url`, `document_uri`,
 //! `referrer`, `blocked_uri`, `effective_directive`, `violated_directive`, `original_policy`,
 //! `disposition`, `status_code`, `script_sample`, `source_file`, `line_number`,
 //! `column_number`, `fingerprint bigint` (the [`Fingerprint`](crate::Fingerprint)'s 64 bits),
 //! then your [custom columns](CustomColumn). Applied migrations are recorded in
 //! `tower_csp_reports_migrations`.
+//!
+//! `raw_json` is `json`, not `jsonb`: the item exactly as the browser sent it (key order,
+//! spacing and repeated keys kept), checked by Postgres but not converted, which makes each
+//! row markedly cheaper to store. `->` and `->>` read it as they are; cast it
+//! (`raw_json::jsonb`) for containment queries, or index such an expression. An item with a
+//! `\u0000` escape, which no JSON value in Postgres can turn into text, is kept in `raw_text`,
+//! so reading any stored `raw_json` never fails.
 //!
 //! With [daily partitions](PostgresStore::partition_by_day), each UTC day is a partition named
 //! `{table}_pYYYYMMDD`, created ahead of time by `migrate` and by the sink when a report's day

@@ -26,7 +26,7 @@ pub(crate) const COLUMNS: &[(&str, &str)] = &[
     ("format", "text"),
     ("report_type", "text"),
     ("invalid_reason", "text"),
-    ("raw_json", "jsonb"),
+    ("raw_json", "json"),
     ("raw_text", "text"),
     ("user_agent", "text"),
     ("client_ip", "inet"),

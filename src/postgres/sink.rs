@@ -79,8 +79,8 @@ impl<Tls: MakeTls> PostgresSink<Tls> {
                 // committed. Write it again, skipping them.
                 skip_existing = true;
             } else if code.starts_with("22") && !strict_json {
-                // A data exception: most likely a raw item the parser took for JSON that jsonb
-                // refuses. Check each item and keep the doubtful ones as text.
+                // A data exception: most likely a raw item the parser took for JSON that
+                // Postgres refuses. Check each item and keep the doubtful ones as text.
                 strict_json = true;
             } else if code == "23514" && store.inner.partitioned && !partitions_checked {
                 // No partition for a row: retention dropped a day this process thought existed.
@@ -279,7 +279,7 @@ fn values(r: &Report, strict_json: bool) -> [Value<'_>; COLUMNS.len()] {
     }
     let int = |n: Option<i64>| n.map_or(Value::Null, Value::Int8);
     let json = r.raw_is_json()
-        // jsonb refuses the NUL character even when escaped.
+        // Postgres cannot turn an escaped NUL into text: such an item would make `->>` fail.
         && !r.raw.contains("\\u0000")
         && (!strict_json || serde_json::from_str::<serde::de::IgnoredAny>(&r.raw).is_ok());
     let (raw_json, raw_text) = if json {
@@ -326,7 +326,8 @@ enum Value<'a> {
     Int8(i64),
     /// Postgres text cannot hold NUL; it is sent as U+FFFD.
     Text(&'a str),
-    /// JSON text sent as `jsonb` (or `json`) without parsing it on this side.
+    /// JSON text sent as `json` (or `jsonb`, in a table made that way) without parsing it on
+    /// this side.
     Json(&'a str),
     Inet(std::net::IpAddr),
 }
