@@ -10,7 +10,7 @@
 //! | `bare` | the inner service alone: the ceiling |
 //! | `null` | the layer (default filter) with a sink that does nothing |
 //! | `tracing` | the layer with [`TracingSink`], formatted into the file `ARG` |
-//! | `postgres` | the layer with a `PostgresSink` into the database at the URL `ARG` |
+//! | `postgres` | the layer with a `PostgresSink` into the table `loadtest_reports` (made afresh for each run) of the database at the URL `ARG` |
 //!
 //! Every mode serves every path, so a request to another path measures the pass-through. The
 //! server stops on `SIGTERM` or `SIGINT`: it stops accepting, drains the sinks (a graceful
@@ -34,6 +34,9 @@ use tower_csp_reports::sink::{TracingSink, sink_fn};
 use tower_csp_reports::{CspReportHandle, CspReportLayer, ReportBatch, SinkOptions};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The table the `postgres` mode writes to.
+const TABLE: &str = "loadtest_reports";
 
 /// What the ceiling does too: read the whole body, answer `204`.
 async fn inner(request: Request<Incoming>) -> Result<Response<Empty<Bytes>>, hyper::Error> {
@@ -89,7 +92,13 @@ async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError
         }
         "postgres" => {
             let url = arg.as_deref().ok_or("postgres mode needs a database URL")?;
-            let s = PostgresStore::connect(url).await?;
+            // A table of its own, made afresh: the rows counted at the end are this run's.
+            let s = PostgresStore::connect(url).await?.table(TABLE)?;
+            s.pool()
+                .get()
+                .await?
+                .batch_execute(&format!("DROP TABLE IF EXISTS {TABLE}"))
+                .await?;
             s.migrate().await?;
             let setting = |name: &str, default: usize| {
                 std::env::var(name)
