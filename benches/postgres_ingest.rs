@@ -87,19 +87,18 @@ async fn bare_copy(client: &Client, table: &str, batch: &ReportBatch) {
         to_sql_checked!();
     }
     #[derive(Debug)]
-    struct Jsonb<'a>(&'a str);
-    impl ToSql for Jsonb<'_> {
+    struct Json<'a>(&'a str);
+    impl ToSql for Json<'_> {
         fn to_sql(
             &self,
             _: &Type,
             out: &mut BytesMut,
         ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-            out.put_u8(1);
             out.put_slice(self.0.as_bytes());
             Ok(IsNull::No)
         }
         fn accepts(ty: &Type) -> bool {
-            *ty == Type::JSONB
+            *ty == Type::JSON
         }
         to_sql_checked!();
     }
@@ -112,7 +111,7 @@ async fn bare_copy(client: &Client, table: &str, batch: &ReportBatch) {
         t(Type::TEXT),
         t(Type::TEXT),
         t(Type::TEXT),
-        t(Type::JSONB),
+        t(Type::JSON),
         t(Type::TEXT),
         t(Type::TEXT),
         t(Type::INET),
@@ -146,7 +145,7 @@ async fn bare_copy(client: &Client, table: &str, batch: &ReportBatch) {
     for r in batch.iter() {
         let id = Uuid(r.id.to_bytes());
         let age = r.age_ms.map(|a| a as i64);
-        let raw = Jsonb(&r.raw);
+        let raw = Json(&r.raw);
         let no_text: Option<&str> = None;
         let status = r.status_code.map(i32::from);
         let line = r.line_number.map(i64::from);
