@@ -26,6 +26,7 @@
 mod site;
 
 use std::error::Error;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -42,6 +43,8 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        // Colours on a terminal only: piped into a file, the lines stay plain text.
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
 
     let mut https = std::env::var("DEMO_HTTPS").is_ok_and(|v| v == "1");
