@@ -216,10 +216,56 @@ pub const NOISE_HOSTS: &[&str] = &[
     "image2play.com",
 ];
 
+/// A set of words (schemes, hosts) matched without regard to ASCII case, indexed by length:
+/// a candidate is compared only with the words of its own length, which are seldom more than
+/// one or two, however many words there are.
+#[derive(Debug, Clone)]
+struct Words {
+    /// Lowercase, sorted by length, then by text.
+    words: Vec<String>,
+    /// `words[by_length[n]..by_length[n + 1]]` are the words `n` bytes long.
+    by_length: Vec<usize>,
+}
+
+impl Words {
+    fn new<I, S>(words: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut words: Vec<String> = words
+            .into_iter()
+            .map(|s| s.into().to_ascii_lowercase())
+            .collect();
+        words.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+        words.dedup();
+        let longest = words.last().map_or(0, String::len);
+        let by_length = (0..=longest + 1)
+            .map(|n| words.partition_point(|w| w.len() < n))
+            .collect();
+        Self { words, by_length }
+    }
+
+    fn contains(&self, candidate: &str) -> bool {
+        let n = candidate.len();
+        match (self.by_length.get(n), self.by_length.get(n + 1)) {
+            (Some(&start), Some(&end)) => self.words[start..end]
+                .iter()
+                .any(|w| w.as_bytes().eq_ignore_ascii_case(candidate.as_bytes())),
+            _ => false,
+        }
+    }
+
+    /// The length of the shortest word (0 when there are none).
+    fn shortest(&self) -> usize {
+        self.words.first().map_or(0, String::len)
+    }
+}
+
 /// Drops reports whose blocked URI, source file or sample comes from one of some schemes.
 #[derive(Debug, Clone)]
 pub struct DropSchemes {
-    schemes: Vec<String>,
+    schemes: Words,
 }
 
 impl DropSchemes {
@@ -230,17 +276,13 @@ impl DropSchemes {
         S: Into<String>,
     {
         Self {
-            schemes: schemes
-                .into_iter()
-                .map(|s| s.into().to_ascii_lowercase())
-                .collect(),
+            schemes: Words::new(schemes),
         }
     }
 
     fn matches_scheme(&self, value: &str) -> bool {
         let end = value.bytes().position(|b| b == b':').unwrap_or(value.len());
-        let scheme = value[..end].trim();
-        self.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme))
+        self.schemes.contains(value[..end].trim())
     }
 
     /// Whether a sample mentions an URL of one of the schemes anywhere.
@@ -277,11 +319,7 @@ impl Filter for DropSchemes {
 /// subdomains.
 #[derive(Debug, Clone)]
 pub struct DropHosts {
-    /// Lowercase, sorted by length, then by text.
-    hosts: Vec<String>,
-    /// `hosts[by_length[n]..by_length[n + 1]]` are the hosts `n` bytes long: a candidate is
-    /// compared only with hosts of its own length, which is seldom more than one or two.
-    by_length: Vec<usize>,
+    hosts: Words,
 }
 
 impl DropHosts {
@@ -291,68 +329,55 @@ impl DropHosts {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut hosts: Vec<String> = hosts
-            .into_iter()
-            .map(|s| s.into().to_ascii_lowercase())
-            .collect();
-        hosts.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
-        hosts.dedup();
-        let longest = hosts.last().map_or(0, String::len);
-        let by_length = (0..=longest + 1)
-            .map(|n| hosts.partition_point(|h| h.len() < n))
-            .collect();
-        Self { hosts, by_length }
-    }
-
-    /// Whether `host` (lowercase) is one of the hosts.
-    fn contains(&self, host: &str) -> bool {
-        let n = host.len();
-        match (self.by_length.get(n), self.by_length.get(n + 1)) {
-            (Some(&start), Some(&end)) => self.hosts[start..end].iter().any(|h| h == host),
-            _ => false,
+        Self {
+            hosts: Words::new(hosts),
         }
     }
 
-    /// One lookup per label of the host (`a.b.example`, `b.example`, `example`), however many
-    /// hosts there are.
+    /// One lookup per label of the host (`a.b.example`, `b.example`, `example`) until what
+    /// is left is shorter than the shortest host.
     fn matches(&self, url: &str) -> bool {
-        let Some(host) = host_of(url) else {
+        let Some(mut rest) = host_of(url) else {
             return false;
         };
-        let lowered;
-        let mut rest = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            lowered = host.to_ascii_lowercase();
-            lowered.as_str()
-        } else {
-            host
-        };
-        loop {
-            if self.contains(rest) {
+        let shortest = self.hosts.shortest();
+        while rest.len() >= shortest {
+            if self.hosts.contains(rest) {
                 return true;
             }
-            match rest.find('.') {
+            match rest.bytes().position(|b| b == b'.') {
                 Some(dot) => rest = &rest[dot + 1..],
                 None => return false,
             }
         }
+        false
     }
 }
 
-/// The host of an absolute URL (`scheme://user@host:port/...`), without user or port.
+/// The host of an absolute URL (`scheme://user@host:port/...`), without user or port: the
+/// authority ends at the first `/`, `?` or `#`, the host starts after its last `@` and ends
+/// at the first `:` after that. One pass over the authority.
 fn host_of(url: &str) -> Option<&str> {
     let at = find_scheme_separator(url)?;
     let authority = &url[at + 3..];
-    let end = authority
-        .bytes()
-        .position(|b| matches!(b, b'/' | b'?' | b'#'))
-        .unwrap_or(authority.len());
-    let authority = &authority[..end];
-    let host = match authority.bytes().rposition(|b| b == b'@') {
-        Some(i) => &authority[i + 1..],
-        None => authority,
-    };
-    let end = host.bytes().position(|b| b == b':').unwrap_or(host.len());
-    Some(&host[..end])
+    let mut start = 0;
+    let mut port = None;
+    let mut end = authority.len();
+    for (i, b) in authority.bytes().enumerate() {
+        match b {
+            b'/' | b'?' | b'#' => {
+                end = i;
+                break;
+            }
+            b'@' => {
+                start = i + 1;
+                port = None;
+            }
+            b':' if port.is_none() => port = Some(i),
+            _ => {}
+        }
+    }
+    Some(&authority[start..port.unwrap_or(end)])
 }
 
 impl Filter for DropHosts {
@@ -481,6 +506,24 @@ mod tests {
             ("https://notmetrext.com/a.js", None, None, true),
             ("https://user@www.superfish.com:8443/x", None, None, false),
             ("https://superfish.com.evil.example/x", None, None, true),
+            // The host: after the last `@`, before the port, the path, the query, the fragment.
+            (
+                "https://a@b@superfish.com:1@evil.example/x",
+                None,
+                None,
+                true,
+            ),
+            ("https://evil.example:1@superfish.com/x", None, None, false),
+            ("https://superfish.com?q=1", None, None, false),
+            ("https://superfish.com#top", None, None, false),
+            ("https://SUPERFISH.COM:443", None, None, false),
+            ("https://evil.example/superfish.com", None, None, true),
+            (
+                "https://evil.example?u=https://superfish.com",
+                None,
+                None,
+                true,
+            ),
             ("https://CDNCache-A.Akamaihd.NET/x.js", None, None, false),
             ("https://akamaihd.net/x.js", None, None, true),
             ("https://tlscdn.com", None, None, false),
