@@ -8,6 +8,7 @@
 //! | mode | what answers |
 //! |---|---|
 //! | `bare` | the inner service alone: the ceiling |
+//! | `json` | no layer; the inner service also checks that the body is JSON (serde_json, nothing kept): a reference for what reading a report's JSON costs at the least |
 //! | `null` | the layer (default filter) with a sink that does nothing |
 //! | `tracing` | the layer with [`TracingSink`], formatted into the file `ARG` |
 //! | `postgres` | the layer with a `PostgresSink` into the table `loadtest_reports` (made afresh for each run) of the database at the URL `ARG` |
@@ -46,9 +47,20 @@ async fn inner(request: Request<Incoming>) -> Result<Response<Empty<Bytes>>, hyp
     Ok(response)
 }
 
+/// The ceiling, and a check of the body's JSON with nothing kept: `400` when it is not JSON.
+async fn json_only(request: Request<Incoming>) -> Result<Response<Empty<Bytes>>, hyper::Error> {
+    let body = request.into_body().collect().await?.to_bytes();
+    let mut response = Response::new(Empty::new());
+    *response.status_mut() = match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        Ok(_) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::BAD_REQUEST,
+    };
+    Ok(response)
+}
+
 fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: loadtest_server bare|null|tracing|postgres ADDR [FILE|URL]";
+    let usage = "usage: loadtest_server bare|json|null|tracing|postgres ADDR [FILE|URL]";
     let mode = args.next().ok_or(usage)?;
     let addr = args.next().ok_or(usage)?;
     let arg = args.next();
@@ -76,7 +88,7 @@ async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError
     let options = SinkOptions::default().queue_capacity(1_000_000);
     let mut store = None;
     let layer = match mode {
-        "bare" => None,
+        "bare" | "json" => None,
         "null" => {
             let null = sink_fn(|_: ReportBatch| async { Ok(()) }).named("null");
             Some(CspReportLayer::new().sink_with(null, options)?)
@@ -132,8 +144,9 @@ async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError
         stream.set_nodelay(true)?;
         let io = TokioIo::new(stream);
         match &layer {
-            None => connections.spawn(serve(io, tower::service_fn(inner))),
             Some(layer) => connections.spawn(serve(io, layer.layer(tower::service_fn(inner)))),
+            None if mode == "json" => connections.spawn(serve(io, tower::service_fn(json_only))),
+            None => connections.spawn(serve(io, tower::service_fn(inner))),
         };
     }
     // The load generator is done by now; give its last connections a moment, then stop.
