@@ -21,6 +21,10 @@ pub mod report;
 pub mod sample;
 mod service;
 pub mod sink;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
+pub mod store;
 
 pub use body::ResponseBody;
 pub use bytestring::{self, ByteString};
