@@ -199,15 +199,20 @@ impl Setup {
         let (unnest, copy, client) = rt.block_on(async {
             let db = support::TestDb::new().await;
             let pool = db.pool().await;
-            let unnest = PostgresStore::new(pool.clone())
+            let unnest = PostgresStore::builder(pool.clone())
                 .table("via_unnest")
-                .unwrap()
-                .write_method(WriteMethod::Unnest);
-            let copy = PostgresStore::new(pool.clone())
+                .write_method(WriteMethod::Unnest)
+                .build()
+                .unwrap();
+            let copy = PostgresStore::builder(pool.clone())
                 .table("via_copy")
-                .unwrap()
-                .write_method(WriteMethod::Copy);
-            let bare = PostgresStore::new(pool).table("bare_copy").unwrap();
+                .write_method(WriteMethod::Copy)
+                .build()
+                .unwrap();
+            let bare = PostgresStore::builder(pool)
+                .table("bare_copy")
+                .build()
+                .unwrap();
             for store in [&unnest, &copy, &bare] {
                 store.migrate().await.unwrap();
             }

@@ -105,7 +105,7 @@ async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError
         "postgres" => {
             let url = arg.as_deref().ok_or("postgres mode needs a database URL")?;
             // A table of its own, made afresh: the rows counted at the end are this run's.
-            let s = PostgresStore::connect(url).await?.table(TABLE)?;
+            let s = PostgresStore::builder_from_url(url).table(TABLE).build()?;
             s.pool()
                 .get()
                 .await?

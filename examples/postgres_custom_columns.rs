@@ -23,20 +23,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
         .map_err(|_| "set DATABASE_URL, e.g. postgres://postgres@localhost/postgres")?;
 
-    let store = PostgresStore::connect(&url)
-        .await?
-        .table("app_csp_reports")?
+    let store = PostgresStore::builder_from_url(&url)
+        .table("app_csp_reports")
         .column(CustomColumn::new("document_host", "text", |r| {
             Box::new(host(r))
-        })?)?
+        }))
         .column(CustomColumn::new("tenant", "varchar(32)", |r| {
             // Tenants live on their own subdomain: acme.app.example -> acme.
             let tenant = host(r).and_then(|h| h.strip_suffix(".app.example").map(str::to_owned));
             Box::new(tenant)
-        })?)?
+        }))
         .column(CustomColumn::new("chromium", "boolean", |r| {
             Box::new(r.user_agent.as_deref().map(|ua| ua.contains("Chrome/")))
-        })?)?;
+        }))
+        .build()?;
     store.migrate().await?;
 
     let mut from_chrome = Report::csp(

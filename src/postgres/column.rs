@@ -18,6 +18,8 @@ type Extract = dyn Fn(&Report) -> ColumnValue + Send + Sync;
 /// ```
 /// use tower_csp_reports::postgres::CustomColumn;
 ///
+/// use tower_csp_reports::postgres::{CustomColumn, PostgresStore};
+///
 /// let host = CustomColumn::new("document_host", "text", |report| {
 ///     let host = report
 ///         .document_uri
@@ -26,11 +28,16 @@ type Extract = dyn Fn(&Report) -> ColumnValue + Send + Sync;
 ///         .and_then(|rest| rest.split(['/', '?', '#']).next())
 ///         .map(str::to_owned);
 ///     Box::new(host)
-/// })
-/// .unwrap();
+/// });
 /// assert_eq!(host.name(), "document_host");
-/// assert!(CustomColumn::new("bad name", "text", |_| Box::new(None::<String>)).is_err());
-/// assert!(CustomColumn::new("n", "text; DROP TABLE x", |_| Box::new(None::<String>)).is_err());
+///
+/// // Names and types are checked when the store is built.
+/// let bad = CustomColumn::new("n", "text; DROP TABLE x", |_| Box::new(None::<String>));
+/// let error = PostgresStore::builder_from_url("postgres://app@localhost/app")
+///     .column(bad)
+///     .build()
+///     .unwrap_err();
+/// assert!(error.to_string().contains("not a plain SQL type name"), "{error}");
 /// ```
 #[derive(Clone)]
 pub struct CustomColumn {
@@ -46,33 +53,33 @@ impl CustomColumn {
     /// The value's Rust type must convert to the SQL type (`Option<String>` for a nullable
     /// `text`, `Option<i32>` for `integer`, ...); a mismatch fails the batch.
     ///
-    /// # Errors
+    /// The name must be a plain SQL identifier, and the type hold only letters, digits,
+    /// spaces, `_`, `,`, `(`, `)`, `[` and `]`: [`PostgresStoreBuilder::build`] checks
+    /// both.
     ///
-    /// [`ConfigError::InvalidIdentifier`] when `name` is not a plain SQL identifier, and
-    /// [`ConfigError::Invalid`] when `sql_type` holds anything but letters, digits, spaces,
-    /// `_`, `,`, `(`, `)`, `[` and `]`.
-    pub fn new<F>(
-        name: impl Into<String>,
-        sql_type: impl Into<String>,
-        extract: F,
-    ) -> Result<Self, ConfigError>
+    /// [`PostgresStoreBuilder::build`]: super::PostgresStoreBuilder::build
+    pub fn new<F>(name: impl Into<String>, sql_type: impl Into<String>, extract: F) -> Self
     where
         F: Fn(&Report) -> ColumnValue + Send + Sync + 'static,
     {
-        let name = super::schema::identifier(name.into())?;
-        let sql_type = sql_type.into();
+        Self {
+            name: name.into(),
+            sql_type: sql_type.into(),
+            extract: Arc::new(extract),
+        }
+    }
+
+    /// Checks the name and the type.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        super::schema::identifier(self.name.clone())?;
         let allowed = |c: char| c.is_ascii_alphanumeric() || " _,()[]".contains(c);
-        if sql_type.trim().is_empty() || !sql_type.chars().all(allowed) {
+        if self.sql_type.trim().is_empty() || !self.sql_type.chars().all(allowed) {
             return Err(ConfigError::Invalid {
                 setting: "custom column type",
-                reason: format!("{sql_type:?} is not a plain SQL type name"),
+                reason: format!("{:?} is not a plain SQL type name", self.sql_type),
             });
         }
-        Ok(Self {
-            name,
-            sql_type,
-            extract: Arc::new(extract),
-        })
+        Ok(())
     }
 
     /// The column's name.

@@ -1,10 +1,12 @@
-//! Storing reports in Postgres: the schema, a batched sink, summaries and retention.
+//! Storing reports in Postgres: the schema, a batched sink, the violation tables, summaries
+//! and retention. [`PostgresStore`] implements [`ReportStore`](crate::store::ReportStore).
 //!
-//! A [`PostgresStore`] owns one table. [`migrate`](PostgresStore::migrate) creates or
-//! upgrades it; [`sink`](PostgresStore::sink) gives the [`PostgresSink`] that writes every
-//! report, valid or not (the raw item kept as `json`, or as text when it is not JSON), one
-//! statement per batch; [`summary`](PostgresStore::summary) and
-//! [`delete_older_than`](PostgresStore::delete_older_than) read and prune it.
+//! A [`PostgresStore`] owns a reports table and its violation tables.
+//! [`migrate`](PostgresStore::migrate) creates or upgrades them; [`sink`](PostgresStore::sink)
+//! gives the [`PostgresSink`] that writes every report, valid or not (the raw item kept as
+//! `json`, or as text when it is not JSON), one `COPY` per batch, and upserts the violation
+//! tables in the same transaction; the [`ReportStore`](crate::store::ReportStore) methods
+//! read and prune them.
 //!
 //! With one batch at a time, the sink waits for Postgres to store each batch before it sends
 //! the next. When reports come faster than that, give it two or more batches at once
@@ -13,41 +15,43 @@
 //! the next `COPY` is then on its way while Postgres stores the last.
 //!
 //! ```no_run
-//! use jiff::{Timestamp, ToSpan};
+//! use jiff::{SignedDuration, Timestamp};
 //! use tower_csp_reports::postgres::{CustomColumn, PostgresStore};
+//! use tower_csp_reports::store::{ReportStore, SummaryOptions, TimeRange};
 //! use tower_csp_reports::{Report, ReportBatch, ReportSink};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = PostgresStore::connect("postgres://app@localhost/app")
-//!     .await?
-//!     .table("csp_reports")?                 // a validated identifier (the default name)
+//! let store = PostgresStore::builder_from_url("postgres://app@localhost/app")
+//!     .table("csp_reports")                  // a plain identifier (the default name)
 //!     .partition_by_day(true)                // retention drops whole days
 //!     .column(CustomColumn::new("tenant", "text", |report| {
 //!         // https://acme.app.example/... -> "acme"
 //!         let host = report.document_uri.as_deref().and_then(|uri| uri.strip_prefix("https://"));
 //!         Box::new(host.and_then(|host| host.split('.').next()).map(str::to_owned))
-//!     })?)?;
+//!     }))
+//!     .build()?;                             // every setting checked here
 //! store.migrate().await?;                    // versioned, idempotent, safe to run concurrently
 //!
 //! let sink = store.sink();                   // impl ReportSink: hand it to the layer
 //! let report = Report::csp("https://acme.app.example/?id=1", "img-src", "https://ads.example/x.png");
 //! sink.send(&ReportBatch::from(vec![report])).await?;
 //!
-//! let now = Timestamp::now();
-//! let summary = store.summary(now - 24.hours(), now + 1.second(), 10).await?;
-//! assert_eq!(summary.total, 1);
+//! let day = TimeRange::last(SignedDuration::from_hours(24));
+//! let summary = store.summary(day, &SummaryOptions::new()).await?;
 //! assert_eq!(summary.top_sources[0].value, "https://acme.app.example/");
-//! let old = store.delete_older_than(now - 168.hours(), true).await?; // dry run: only counts
+//! let week_ago = Timestamp::now() - SignedDuration::from_hours(168);
+//! let old = store.delete_older_than(week_ago, true).await?; // dry run: only counts
 //! assert_eq!(old, 0);
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! # The table
+//! # The tables
 //!
-//! One row per report. The primary key, `(received_at, id)`, is the table's only index: it
-//! serves every time-range query (summaries, retention) and keeps a retried batch from being
-//! stored twice. Columns: `id uuid`, `received_at timestamptz`,
+//! One row per report in the reports table (`csp_reports` by default). Its primary key,
+//! `(received_at, id)`, serves every time-range query and keeps a retried batch from being
+//! stored twice; `(fingerprint, received_at)` serves a violation's reports, and a partial
+//! index the invalid reports. Columns: `id uuid`, `received_at timestamptz`,
 //! `age_ms`, `format`, `report_type`, `invalid_reason` and a generated `valid boolean`, `raw_json
 //! json` or `raw_text text`, `user_agent`, `client_ip inet`, `url`, `document_uri`,
 //! `referrer`, `blocked_uri`, `effective_directive`, `violated_directive`, `original_policy`,
@@ -63,23 +67,37 @@
 //! `\u0000` escape, which no JSON value in Postgres can turn into text, is kept in `raw_text`,
 //! so reading any stored `raw_json` never fails.
 //!
-//! With [daily partitions](PostgresStore::partition_by_day), each UTC day is a partition named
+//! Beside it, named after it: `{table}_violations` (one row per violation, keyed by
+//! fingerprint: directive, blocked, document, document host, first and last seen, count,
+//! status, note, an example report's fields), `{table}_violation_hours` (reports per
+//! violation per UTC hour), `{table}_hours` (reports, invalid and violation reports per UTC
+//! hour) and `{table}_claims` (the windows claimed with
+//! [`claim_window`](crate::store::ReportStore::claim_window)). The sink upserts the first
+//! three in the transaction that stores the reports, each table's rows in key order, so two
+//! collectors writing the same violations at once take their locks in the same order and
+//! never deadlock; a retried batch counts only the rows it actually inserted.
+//!
+//! With [daily partitions](PostgresStoreBuilder::partition_by_day), each UTC day is a partition named
 //! `{table}_pYYYYMMDD`, created ahead of time by `migrate` and by the sink when a report's day
 //! has none yet; retention drops whole days.
 
+mod browse;
+mod builder;
 mod column;
 mod error;
+mod groups;
+mod report_store;
 mod retention;
 mod schema;
 mod sink;
 mod store;
 mod summary;
+mod value;
 
+pub use builder::PostgresStoreBuilder;
 pub use column::{ColumnValue, CustomColumn};
-pub use error::StoreError;
 pub use sink::PostgresSink;
 pub use store::{MakeTls, PostgresStore, WriteMethod};
-pub use summary::{Count, FingerprintCount, InvalidReport, Summary};
 
 pub use bb8;
 pub use bb8_postgres;

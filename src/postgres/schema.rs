@@ -3,8 +3,7 @@
 use jiff::{SignedDuration, Timestamp};
 use tokio_postgres::GenericClient;
 
-use super::StoreError;
-use crate::ConfigError;
+use crate::store::{StoreError, StoreErrorKind};
 
 /// Every migration and partition change runs under this advisory lock, so two processes that
 /// migrate at once take turns instead of racing on the catalog.
@@ -51,29 +50,47 @@ pub(crate) fn is_reserved(name: &str) -> bool {
     name == "valid" || COLUMNS.iter().any(|(column, _)| *column == name)
 }
 
-/// Checks a plain SQL identifier: ASCII letters, digits and `_`, not starting with a digit.
-pub(crate) fn identifier(name: String) -> Result<String, ConfigError> {
-    let mut chars = name.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 63;
-    if valid {
-        Ok(name)
-    } else {
-        Err(ConfigError::InvalidIdentifier { name })
-    }
-}
+pub(crate) use crate::store::identifier;
 
 /// A validated identifier, quoted so that its case is kept.
 pub(crate) fn quote(name: &str) -> String {
     format!("\"{name}\"")
 }
 
+/// The quoted names of a store's tables, all derived from the reports table's name.
+#[derive(Debug, Clone)]
+pub(crate) struct Tables {
+    /// The reports table's name as given (validated, unquoted).
+    pub(crate) name: String,
+    pub(crate) reports: String,
+    pub(crate) violations: String,
+    pub(crate) violation_hours: String,
+    pub(crate) hours: String,
+    pub(crate) claims: String,
+}
+
+impl Tables {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            reports: quote(name),
+            violations: quote(&format!("{name}_violations")),
+            violation_hours: quote(&format!("{name}_violation_hours")),
+            hours: quote(&format!("{name}_hours")),
+            claims: quote(&format!("{name}_claims")),
+        }
+    }
+}
+
+/// The effective directive of a row, as grouped (see `store::group`).
+const DIRECTIVE: &str = "coalesce(effective_directive, violated_directive, '')";
+/// The document without query and fragment, like `report::strip_query`.
+const DOCUMENT: &str = "split_part(split_part(coalesce(document_uri, url, ''), '#', 1), '?', 1)";
+/// The start of the UTC hour of `received_at`.
+pub(crate) const HOUR: &str = "to_timestamp(floor(extract(epoch FROM received_at) / 3600) * 3600)";
+
 /// The migrations, oldest first; the version of each is its position plus one.
-fn migrations(table: &str, partitioned: bool) -> Vec<String> {
-    let t = quote(table);
+fn migrations(t: &Tables, partitioned: bool) -> Vec<String> {
     let columns: String = COLUMNS
         .iter()
         .map(|(name, ty)| {
@@ -89,20 +106,122 @@ fn migrations(table: &str, partitioned: bool) -> Vec<String> {
     } else {
         ""
     };
-    vec![format!(
-        "CREATE TABLE {t} (\n{columns}    \
+    let Tables {
+        name,
+        reports,
+        violations,
+        violation_hours,
+        hours,
+        claims,
+    } = t;
+    let index = |suffix: &str| quote(&format!("{name}_{suffix}"));
+    // The blocked origin or keyword of a row, like `report::blocked_origin`.
+    let b = "coalesce(blocked_uri, '')";
+    let blocked = format!(
+        "CASE WHEN strpos({b}, '://') > 0 THEN left({b}, strpos({b}, '://') + 2) || \
+         split_part(split_part(split_part(substr({b}, strpos({b}, '://') + 3), '/', 1), '?', 1), '#', 1) \
+         ELSE split_part({b}, ':', 1) END"
+    );
+    // The host of the document, like `store::violation::url_host`.
+    let authority = format!(
+        "regexp_replace(split_part(CASE WHEN strpos(d, '://') > 0 THEN substr(d, strpos(d, '://') + 3) ELSE '' END, '/', 1), '^.*@', '')"
+    );
+    let host = format!(
+        "lower(CASE WHEN left({authority}, 1) = '[' THEN split_part({authority}, ']', 1) || ']' \
+         ELSE split_part({authority}, ':', 1) END)"
+    );
+    let grouped = "valid AND report_type = 'csp-violation'";
+    vec![
+        format!(
+            "CREATE TABLE {reports} (\n{columns}    \
              valid boolean GENERATED ALWAYS AS (invalid_reason IS NULL) STORED,\n    \
              PRIMARY KEY (received_at, id)\n){partition};",
-    )]
+        ),
+        // The violation tables, filled from the reports already stored.
+        format!(
+            "CREATE TABLE {violations} (
+                 fingerprint bigint NOT NULL,
+                 directive text NOT NULL,
+                 blocked text NOT NULL,
+                 document text NOT NULL,
+                 document_host text NOT NULL,
+                 first_seen timestamptz NOT NULL,
+                 last_seen timestamptz NOT NULL,
+                 count bigint NOT NULL,
+                 status text NOT NULL DEFAULT 'new'
+                     CHECK (status IN ('new', 'acknowledged', 'ignored', 'fixed')),
+                 note text,
+                 status_changed_at timestamptz,
+                 regressed_at timestamptz,
+                 regressed_by uuid,
+                 example_id uuid NOT NULL,
+                 example_blocked_uri text,
+                 example_policy text,
+                 example_disposition text,
+                 example_sample text,
+                 example_source_file text,
+                 example_line bigint,
+                 example_column bigint,
+                 CONSTRAINT {v_pk} PRIMARY KEY (fingerprint)
+             ) WITH (fillfactor = 70);
+             CREATE TABLE {violation_hours} (
+                 hour timestamptz NOT NULL,
+                 fingerprint bigint NOT NULL,
+                 count bigint NOT NULL,
+                 CONSTRAINT {vh_pk} PRIMARY KEY (hour, fingerprint)
+             ) WITH (fillfactor = 70);
+             CREATE INDEX {vh_fp} ON {violation_hours} (fingerprint, hour);
+             CREATE TABLE {hours} (
+                 hour timestamptz NOT NULL,
+                 total bigint NOT NULL,
+                 invalid bigint NOT NULL,
+                 violations bigint NOT NULL,
+                 CONSTRAINT {h_pk} PRIMARY KEY (hour)
+             ) WITH (fillfactor = 70);
+             CREATE TABLE {claims} (
+                 name text NOT NULL,
+                 window_start timestamptz NOT NULL,
+                 claimed_at timestamptz NOT NULL DEFAULT now(),
+                 CONSTRAINT {c_pk} PRIMARY KEY (name, window_start)
+             );
+             CREATE INDEX {fp} ON {reports} (fingerprint, received_at);
+             CREATE INDEX {invalid} ON {reports} (received_at, id) WHERE NOT valid;
+             INSERT INTO {hours}
+                 SELECT {HOUR}, count(*), count(*) FILTER (WHERE NOT valid),
+                        count(*) FILTER (WHERE {grouped})
+                 FROM {reports} GROUP BY 1;
+             INSERT INTO {violation_hours}
+                 SELECT {HOUR}, fingerprint, count(*) FROM {reports} WHERE {grouped} GROUP BY 1, 2;
+             INSERT INTO {violations} (fingerprint, directive, blocked, document, document_host,
+                     first_seen, last_seen, count, example_id, example_blocked_uri, example_policy,
+                     example_disposition, example_sample, example_source_file, example_line,
+                     example_column)
+                 SELECT DISTINCT ON (fingerprint) fingerprint, {DIRECTIVE}, {blocked}, d,
+                        {host}, min(received_at) OVER w, max(received_at) OVER w,
+                        count(*) OVER w, id, blocked_uri, original_policy, disposition,
+                        script_sample, source_file, line_number, column_number
+                 FROM (SELECT *, {DOCUMENT} AS d FROM {reports} WHERE {grouped}) r
+                 WINDOW w AS (PARTITION BY fingerprint)
+                 ORDER BY fingerprint, received_at, id;",
+            v_pk = index("v_pk"),
+            vh_pk = index("vh_pk"),
+            vh_fp = index("vh_fp"),
+            h_pk = index("h_pk"),
+            c_pk = index("c_pk"),
+            fp = index("fp"),
+            invalid = index("invalid"),
+        ),
+    ]
 }
 
-/// Creates or upgrades the table, under the advisory lock, in one transaction.
+/// Creates or upgrades the tables, under the advisory lock, in one transaction.
 pub(crate) async fn migrate(
     client: &mut tokio_postgres::Client,
-    table: &str,
+    tables: &Tables,
     partitioned: bool,
     custom: &[super::CustomColumn],
 ) -> Result<(), StoreError> {
+    let table = tables.name.as_str();
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await?;
@@ -132,9 +251,24 @@ pub(crate) async fn migrate(
             &[&table],
         )
         .await?;
+        tx.batch_execute(&format!(
+            "DROP TABLE IF EXISTS {}, {}, {}, {}",
+            tables.violations, tables.violation_hours, tables.hours, tables.claims
+        ))
+        .await?;
         applied = 0;
     }
-    let pending = migrations(table, partitioned);
+    let pending = migrations(tables, partitioned);
+    let known = i32::try_from(pending.len()).unwrap_or(i32::MAX);
+    if applied > known {
+        return Err(StoreError::new(
+            StoreErrorKind::NewerSchema,
+            format!(
+                "table {table} has schema version {applied}, written by a newer version of \
+                 tower-csp-reports; this one knows versions up to {known}: upgrade it"
+            ),
+        ));
+    }
     for (version, sql) in (1..)
         .zip(&pending)
         .skip(usize::try_from(applied).unwrap_or(0))
@@ -156,17 +290,15 @@ pub(crate) async fn migrate(
         .get(0);
     let is_partitioned = kind == Some(b'p' as i8);
     if is_partitioned != partitioned {
-        return Err(StoreError::Schema {
-            reason: format!(
-                "table {table} is {}partitioned, but the store is configured {}",
-                if is_partitioned { "" } else { "not " },
-                if partitioned {
-                    "with daily partitions"
-                } else {
-                    "without partitions"
-                },
-            ),
-        });
+        return Err(StoreError::schema(format!(
+            "table {table} is {}partitioned, but the store is configured {}",
+            if is_partitioned { "" } else { "not " },
+            if partitioned {
+                "with daily partitions"
+            } else {
+                "without partitions"
+            },
+        )));
     }
 
     for column in custom {
@@ -264,26 +396,6 @@ pub(crate) async fn partitions(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifiers() {
-        for (name, ok) in [
-            ("csp_reports", true),
-            ("_x1", true),
-            ("CspReports", true),
-            ("", false),
-            ("1abc", false),
-            ("a-b", false),
-            ("a b", false),
-            ("a\"b", false),
-            ("reports;drop", false),
-            ("é", false),
-        ] {
-            assert_eq!(identifier(name.to_owned()).is_ok(), ok, "{name:?}");
-        }
-        assert!(identifier("a".repeat(63)).is_ok());
-        assert!(identifier("a".repeat(64)).is_err());
-    }
 
     #[test]
     fn partition_names_round_trip() {

@@ -1,24 +1,27 @@
-use std::error::Error;
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_sink::Sink;
-use tokio_postgres::Client;
 use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, Transaction};
 
-use super::StoreError;
 use super::column::ColumnValue;
 use super::schema::{self, COLUMNS, quote};
 use super::store::{MakeTls, PostgresStore, WriteMethod};
+use super::value::{BoxError, Value};
 use crate::Report;
 use crate::sink::{ReportBatch, ReportSink, SinkError};
+use crate::store::group::{group, stored_time};
+use crate::store::{StoreError, StoreErrorKind, WriteOutcome};
 
-/// Writes every report it receives into the store's table, valid or not.
+/// Writes every report it receives into the store's tables, valid or not, and updates the
+/// violation tables in the same transaction.
 ///
 /// A batch is written in one statement (see [`WriteMethod`]); a report already stored (a batch
-/// retried after its first attempt committed) is skipped, so retries never duplicate rows.
-/// Connection failures are [transient](SinkError::transient): the dispatcher keeps the batch
-/// and offers it again with backoff.
+/// retried after its first attempt committed) is skipped and counted nowhere, so retries never
+/// duplicate rows or counts. Connection failures are [transient](SinkError::transient): the
+/// dispatcher keeps the batch and offers it again with backoff.
 ///
 /// Made by [`PostgresStore::sink`].
 #[derive(Clone)]
@@ -46,52 +49,7 @@ impl<Tls: MakeTls> PostgresSink<Tls> {
     ///
     /// When the server cannot be reached or refuses the rows.
     pub async fn write(&self, batch: &ReportBatch) -> Result<u64, StoreError> {
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let store = &self.store;
-        let mut conn = store.conn().await?;
-        if store.inner.partitioned {
-            store
-                .ensure_partitions(&mut conn, &days_of(batch), false)
-                .await?;
-        }
-        let sql = insert_unnest(store);
-        let types = store
-            .inner
-            .param_types
-            .get_or_try_init(|| param_types(&conn, &sql))
-            .await?;
-
-        let mut strict_json = false;
-        let mut partitions_checked = false;
-        let mut skip_existing = store.inner.method == WriteMethod::Unnest;
-        loop {
-            let result = if skip_existing {
-                write_unnest(&conn, store, &sql, types, batch, strict_json).await
-            } else {
-                write_copy(&conn, store, types, batch, strict_json).await
-            };
-            let Err(e) = result else { return result };
-            let code = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
-            if code == "23505" && !skip_existing {
-                // Some reports are already stored: this batch is a retry whose first attempt
-                // committed. Write it again, skipping them.
-                skip_existing = true;
-            } else if code.starts_with("22") && !strict_json {
-                // A data exception: most likely a raw item the parser took for JSON that
-                // Postgres refuses. Check each item and keep the doubtful ones as text.
-                strict_json = true;
-            } else if code == "23514" && store.inner.partitioned && !partitions_checked {
-                // No partition for a row: retention dropped a day this process thought existed.
-                store
-                    .ensure_partitions(&mut conn, &days_of(batch), true)
-                    .await?;
-                partitions_checked = true;
-            } else {
-                return Err(e);
-            }
-        }
+        Ok(self.store.write_batch(batch).await?.inserted)
     }
 }
 
@@ -102,10 +60,93 @@ impl<Tls: MakeTls> ReportSink for PostgresSink<Tls> {
     }
 
     async fn send(&self, batch: &ReportBatch) -> Result<(), SinkError> {
-        match self.write(batch).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_transient() => Err(SinkError::transient(e)),
-            Err(e) => Err(SinkError::permanent(e)),
+        self.store
+            .write_batch(batch)
+            .await
+            .map(drop)
+            .map_err(SinkError::from)
+    }
+}
+
+/// Which reports of a batch a write stored.
+enum Stored {
+    /// All of them (the `COPY` succeeded).
+    All(u64),
+    /// These ids (the `INSERT ... ON CONFLICT DO NOTHING RETURNING id`).
+    Some(HashSet<u128>),
+}
+
+impl<Tls: MakeTls> PostgresStore<Tls> {
+    /// Stores a batch and updates the violation tables, in one transaction; then tells the
+    /// subscribers what the write created or reopened.
+    pub(crate) async fn write_batch(
+        &self,
+        batch: &ReportBatch,
+    ) -> Result<WriteOutcome, StoreError> {
+        if batch.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let mut conn = self.conn().await?;
+        if self.inner.partitioned {
+            self.ensure_partitions(&mut conn, &days_of(batch), false)
+                .await?;
+        }
+        let sql = insert_unnest(self);
+        let types = self
+            .inner
+            .param_types
+            .get_or_try_init(|| param_types(&conn, &sql))
+            .await?
+            .clone();
+
+        let mut strict_json = false;
+        let mut partitions_checked = false;
+        let mut skip_existing = self.inner.method == WriteMethod::Unnest;
+        loop {
+            let tx = conn.transaction().await?;
+            let stored = if skip_existing {
+                write_unnest(&tx, self, &sql, &types, batch, strict_json)
+                    .await
+                    .map(Stored::Some)
+            } else {
+                write_copy(&tx, self, &types, batch, strict_json)
+                    .await
+                    .map(Stored::All)
+            };
+            let e = match stored {
+                Ok(stored) => {
+                    let (inserted, groups) = match &stored {
+                        Stored::All(n) => (*n, group(batch.iter())),
+                        Stored::Some(ids) => (
+                            ids.len() as u64,
+                            group(batch.iter().filter(|r| ids.contains(&r.id.0))),
+                        ),
+                    };
+                    let events = super::groups::upsert(&tx, &self.inner.tables, &groups).await?;
+                    tx.commit().await?;
+                    self.inner.events.publish(&events);
+                    return Ok(WriteOutcome { inserted, events });
+                }
+                Err(e) => e,
+            };
+            drop(tx);
+            let code = e.code().unwrap_or_default().to_owned();
+            if code == "23505" && !skip_existing {
+                // Some reports are already stored: this batch is a retry whose first attempt
+                // committed. Write it again, skipping them.
+                skip_existing = true;
+            } else if code.starts_with("22") && !strict_json {
+                // A data exception: most likely a raw item the parser took for JSON that
+                // Postgres refuses. Check each item and keep the doubtful ones as text.
+                strict_json = true;
+            } else if code == "23514" && self.inner.partitioned && !partitions_checked {
+                // No partition for a row: retention dropped a day this process thought existed.
+                self.ensure_partitions(&mut conn, &days_of(batch), true)
+                    .await?;
+                partitions_checked = true;
+            } else {
+                return Err(e);
+            }
         }
     }
 }
@@ -129,8 +170,9 @@ fn insert_unnest(store: &PostgresStore<impl MakeTls>) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "INSERT INTO {} ({}) SELECT * FROM unnest({arrays}) ON CONFLICT (id, received_at) DO NOTHING",
-        quote(&store.inner.table),
+        "INSERT INTO {} ({}) SELECT * FROM unnest({arrays}) ON CONFLICT (id, received_at) DO NOTHING \
+         RETURNING id::text",
+        store.inner.tables.reports,
         column_names(store),
     )
 }
@@ -141,15 +183,15 @@ async fn param_types(client: &Client, sql: &str) -> Result<Vec<Type>, StoreError
 }
 
 /// One `INSERT ... SELECT * FROM unnest(...)` with one array per column, skipping the rows
-/// already stored.
+/// already stored; returns the ids of those it stored.
 async fn write_unnest(
-    client: &Client,
+    client: &Transaction<'_>,
     store: &PostgresStore<impl MakeTls>,
     sql: &str,
     types: &[Type],
     batch: &ReportBatch,
     strict_json: bool,
-) -> Result<u64, StoreError> {
+) -> Result<HashSet<u128>, StoreError> {
     let mut builtin: Vec<Vec<Value<'_>>> = COLUMNS
         .iter()
         .map(|_| Vec::with_capacity(batch.len()))
@@ -172,14 +214,18 @@ async fn write_unnest(
         .chain(custom.iter().map(|c| c as &(dyn ToSql + Sync)))
         .zip(types.iter().cloned())
         .collect();
-    Ok(client.execute_typed(sql, &params).await?)
+    let rows = client.query_typed(sql, &params).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| crate::store::group::parse_uuid(row.get(0)).map(|id| id.0))
+        .collect())
 }
 
 /// One binary `COPY`, its rows encoded here into one buffer (before the statement starts, so
 /// a value that cannot be encoded fails the batch with nothing sent) and sent in a few large
 /// messages. If any row is already stored, the whole statement fails and nothing is written.
 async fn write_copy(
-    client: &Client,
+    client: &Transaction<'_>,
     store: &PostgresStore<impl MakeTls>,
     types: &[Type],
     batch: &ReportBatch,
@@ -196,7 +242,7 @@ async fn write_copy(
     let sink = client
         .copy_in::<_, Bytes>(&format!(
             "COPY {} ({}) FROM STDIN BINARY",
-            quote(&store.inner.table),
+            store.inner.tables.reports,
             column_names(store)
         ))
         .await?;
@@ -263,9 +309,12 @@ fn copy_field(
         Ok(IsNull::No) => i32::try_from(out.len() - at - 4).map_err(BoxError::from),
         Err(e) => Err(e),
     }
-    .map_err(|source| StoreError::Encode {
-        column: column.to_owned(),
-        source,
+    .map_err(|source| {
+        StoreError::new(
+            StoreErrorKind::Encode,
+            format!("cannot encode the value of column {column}"),
+        )
+        .with_source(source)
     })?;
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())
@@ -289,7 +338,8 @@ fn values(r: &Report, strict_json: bool) -> [Value<'_>; COLUMNS.len()] {
     };
     [
         Value::Uuid(r.id.to_bytes()),
-        Value::Time(r.received_at),
+        // To the microsecond, as stored; the driver would round it instead.
+        Value::Time(stored_time(r.received_at)),
         int(r.age_ms.map(|age| i64::try_from(age).unwrap_or(i64::MAX))),
         Value::Text(r.format.as_str()),
         Value::Text(&r.report_type),
@@ -315,60 +365,6 @@ fn values(r: &Report, strict_json: bool) -> [Value<'_>; COLUMNS.len()] {
         Value::Int8(r.fingerprint.0 as i64),
     ]
 }
-
-/// One built-in column value, in the binary form of the column's type (see [`COLUMNS`]).
-#[derive(Debug, Clone, Copy)]
-enum Value<'a> {
-    Null,
-    Uuid([u8; 16]),
-    Time(jiff::Timestamp),
-    Int4(i32),
-    Int8(i64),
-    /// Postgres text cannot hold NUL; it is sent as U+FFFD.
-    Text(&'a str),
-    /// JSON text sent as `json` (or `jsonb`, in a table made that way) without parsing it on
-    /// this side.
-    Json(&'a str),
-    Inet(std::net::IpAddr),
-}
-
-impl ToSql for Value<'_> {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
-        match *self {
-            Self::Null => return Ok(IsNull::Yes),
-            Self::Uuid(bytes) => out.put_slice(&bytes),
-            Self::Time(at) => return at.to_sql(ty, out),
-            Self::Int4(n) => out.put_i32(n),
-            Self::Int8(n) => out.put_i64(n),
-            Self::Text(text) => {
-                let mut parts = text.split('\0');
-                out.put_slice(parts.next().unwrap_or_default().as_bytes());
-                for part in parts {
-                    out.put_slice("\u{fffd}".as_bytes());
-                    out.put_slice(part.as_bytes());
-                }
-            }
-            Self::Json(text) => {
-                if *ty == Type::JSONB {
-                    // The jsonb binary format: a version byte, then the text.
-                    out.put_u8(1);
-                }
-                out.put_slice(text.as_bytes());
-            }
-            Self::Inet(ip) => return ip.to_sql(ty, out),
-        }
-        Ok(IsNull::No)
-    }
-
-    fn accepts(_: &Type) -> bool {
-        // The crate's own schema decides each column's type (`COLUMNS`).
-        true
-    }
-
-    to_sql_checked!();
-}
-
-type BoxError = Box<dyn Error + Sync + Send>;
 
 /// The values of one custom column, sent as an array of whatever type the column has.
 #[derive(Debug)]

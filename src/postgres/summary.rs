@@ -1,169 +1,139 @@
+//! Summaries, counts and the hourly chart: whole hours from the hourly tables, the rest of an
+//! hour at either end of a range from the report rows.
+
 use jiff::Timestamp;
-use serde::Serialize;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{IsolationLevel, Row};
 
-use super::StoreError;
+use super::schema::{HOUR, Tables};
+use super::store::{MakeTls, PostgresStore};
 use crate::Fingerprint;
+use crate::store::group::stored_time;
+use crate::store::{
+    Counts, DirectiveHour, GroupCount, InvalidReport, RangeSplit, StoreError, Summary,
+    SummaryOptions, TimeRange, ViolationStatus,
+};
 
-/// What happened in a time range: the figures of
-/// [`PostgresStore::summary`](super::PostgresStore::summary).
-///
-/// The top lists count valid CSP violations only, most frequent first, ties in alphabetical
-/// order (fingerprints: in numeric order).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Summary {
-    /// The start of the range, included.
-    pub since: Timestamp,
-    /// The end of the range, excluded.
-    pub to: Timestamp,
-    /// Every report received in the range.
-    pub total: u64,
-    /// The valid ones.
-    pub valid: u64,
-    /// The invalid ones.
-    pub invalid: u64,
-    /// Violation sources: the documents (URI without query and fragment).
-    pub top_sources: Vec<Count>,
-    /// Blocked URIs, as reported.
-    pub top_blocked: Vec<Count>,
-    /// Effective directives (the violated directive when there is none).
-    pub top_directives: Vec<Count>,
-    /// Fingerprints, each with an example of what it stands for.
-    pub top_fingerprints: Vec<FingerprintCount>,
-    /// The first invalid reports of the range, oldest first, with their raw text.
-    pub invalid_reports: Vec<InvalidReport>,
+/// The valid CSP violations among report rows.
+pub(crate) const GROUPED: &str = "valid AND report_type = 'csp-violation'";
+
+/// A time as a statement parameter: to the microsecond, within what Postgres can hold.
+pub(crate) fn bound(at: Timestamp) -> Timestamp {
+    const FIRST: Timestamp = Timestamp::constant(-62_135_596_800, 0); // 0001-01-01
+    stored_time(at.max(FIRST))
 }
 
-/// A value and how many reports had it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Count {
-    /// The value (a URI, a directive).
-    pub value: String,
-    /// How many reports.
-    pub count: u64,
+/// The six times of a split, as parameters: the whole hours, then the two edges.
+pub(crate) fn split_params(split: &RangeSplit) -> [Timestamp; 6] {
+    let [(a, b), (c, d)] = split.edges;
+    [split.hours.0, split.hours.1, a, b, c, d].map(bound)
 }
 
-/// A fingerprint, how many reports had it, and what it groups.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct FingerprintCount {
-    /// The fingerprint.
-    pub fingerprint: Fingerprint,
-    /// How many reports.
-    pub count: u64,
-    /// The directive of one of its reports.
-    pub directive: Option<String>,
-    /// The blocked URI of one of its reports.
-    pub blocked_uri: Option<String>,
-    /// The source (document without query) of one of its reports.
-    pub source: Option<String>,
+/// The row predicate of a split's edges, its parameters from `$p`.
+pub(crate) fn edges(p: usize) -> String {
+    format!(
+        "((received_at >= ${} AND received_at < ${}) OR (received_at >= ${} AND received_at < ${}))",
+        p,
+        p + 1,
+        p + 2,
+        p + 3
+    )
 }
 
-/// An invalid report, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct InvalidReport {
-    /// Its identifier (a UUID).
-    pub id: String,
-    /// When it was received.
-    pub received_at: Timestamp,
-    /// Why it is invalid.
-    pub reason: Option<String>,
-    /// The body or item exactly as received.
-    pub raw: String,
-    /// The browser that sent it.
-    pub user_agent: Option<String>,
+/// `(fingerprint, n)`: each violation's reports in a split whose six parameters start at
+/// `$p`, with `filter` (`AND fingerprint = $9`, say) applied to both parts.
+pub(crate) fn counts_sql(t: &Tables, p: usize, filter: &str) -> String {
+    format!(
+        "SELECT fingerprint, sum(n)::bigint AS n FROM (
+             SELECT fingerprint, count AS n FROM {vh} WHERE hour >= ${p} AND hour < ${p1} {filter}
+             UNION ALL
+             SELECT fingerprint, count(*) FROM {r} WHERE {edges} AND {GROUPED} {filter}
+             GROUP BY fingerprint
+         ) counted GROUP BY fingerprint",
+        vh = t.violation_hours,
+        r = t.reports,
+        p1 = p + 1,
+        edges = edges(p + 2),
+    )
 }
 
-/// A document URI without query and fragment, computed by the server like
-/// [`strip_query`](crate::report::strip_query).
-const SOURCE: &str = "split_part(split_part(coalesce(document_uri, url), '#', 1), '?', 1)";
-const DIRECTIVE: &str = "coalesce(effective_directive, violated_directive)";
+pub(crate) type Params<'a> = Vec<(&'a (dyn ToSql + Sync), Type)>;
 
-pub(crate) async fn summary(
-    client: &mut tokio_postgres::Client,
-    table: &str,
-    since: Timestamp,
-    to: Timestamp,
-    top: usize,
-) -> Result<Summary, StoreError> {
-    let limit = i64::try_from(top).unwrap_or(i64::MAX);
-    let range = "received_at >= $1 AND received_at < $2";
-    let violations = format!("{range} AND valid AND report_type = 'csp-violation'");
-    let counts = |expr: &str| {
-        format!(
-            "SELECT {expr} AS v, count(*) FROM {table} WHERE {violations} AND {expr} IS NOT NULL \
-             GROUP BY v ORDER BY count(*) DESC, v LIMIT $3"
-        )
-    };
-    let totals_sql =
-        format!("SELECT count(*), count(*) FILTER (WHERE valid) FROM {table} WHERE {range}");
-    let sources_sql = counts(SOURCE);
-    let blocked_sql = counts("blocked_uri");
-    let directives_sql = counts(DIRECTIVE);
-    // `# i64::MIN` flips the sign bit, so ties sort in unsigned (hexadecimal) order.
-    let fingerprints_sql = format!(
-        "SELECT fingerprint, count(*), min({DIRECTIVE}), min(blocked_uri), min({SOURCE}) \
-         FROM {table} WHERE {violations} GROUP BY fingerprint \
-         ORDER BY count(*) DESC, fingerprint # (-9223372036854775807 - 1) LIMIT $3"
-    );
-    let invalid_sql = format!(
-        "SELECT id::text, received_at, invalid_reason, coalesce(raw_text, raw_json::text), \
-         user_agent FROM {table} WHERE {range} AND NOT valid ORDER BY received_at, id LIMIT $3"
-    );
+pub(crate) fn time_params(times: &[Timestamp]) -> Params<'_> {
+    times
+        .iter()
+        .map(|t| (t as &(dyn ToSql + Sync), Type::TIMESTAMPTZ))
+        .collect()
+}
 
-    // One snapshot for every figure, and every query sent before the first answer is read.
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
-    let p2: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&since, &to];
-    let p3: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&since, &to, &limit];
-    let (totals, sources, blocked, directives, fingerprints, invalid) = tokio::try_join!(
-        tx.query_one(&totals_sql, &p2),
-        tx.query(&sources_sql, &p3),
-        tx.query(&blocked_sql, &p3),
-        tx.query(&directives_sql, &p3),
-        tx.query(&fingerprints_sql, &p3),
-        tx.query(&invalid_sql, &p3),
-    )?;
-    tx.commit().await?;
+fn count(row: &Row, i: usize) -> u64 {
+    row.get::<_, i64>(i).max(0).unsigned_abs()
+}
 
-    let count = |row: &Row, i: usize| row.get::<_, i64>(i).unsigned_abs();
-    let to_counts = |rows: Vec<Row>| -> Vec<Count> {
-        rows.iter()
-            .map(|row| Count {
-                value: row.get(0),
-                count: count(row, 1),
-            })
-            .collect()
-    };
-    let total = count(&totals, 0);
-    let valid = count(&totals, 1);
-    Ok(Summary {
-        since,
-        to,
-        total,
-        valid,
-        invalid: total - valid,
-        top_sources: to_counts(sources),
-        top_blocked: to_counts(blocked),
-        top_directives: to_counts(directives),
-        top_fingerprints: fingerprints
+impl<Tls: MakeTls> PostgresStore<Tls> {
+    /// A summary of `range` read as `split` says: the violation tables, or the rows alone.
+    pub(crate) async fn summary_split(
+        &self,
+        range: TimeRange,
+        split: RangeSplit,
+        options: &SummaryOptions,
+    ) -> Result<Summary, StoreError> {
+        let t = &self.inner.tables;
+        let times = split_params(&split);
+        let totals_sql = format!(
+            "SELECT (SELECT coalesce(sum(total), 0)::bigint FROM {h} WHERE hour >= $1 AND hour < $2)
+                  + (SELECT count(*) FROM {r} WHERE {edges}),
+                    (SELECT coalesce(sum(invalid), 0)::bigint FROM {h} WHERE hour >= $1 AND hour < $2)
+                  + (SELECT count(*) FROM {r} WHERE {edges} AND NOT valid)",
+            h = t.hours,
+            r = t.reports,
+            edges = edges(3),
+        );
+        let groups_sql = format!(
+            "SELECT v.fingerprint, c.n, v.directive, v.blocked, v.document, v.status
+             FROM ({counts}) c JOIN {v} v USING (fingerprint)",
+            counts = counts_sql(t, 1, ""),
+            v = t.violations,
+        );
+        let invalid_sql = format!(
+            "SELECT id::text, received_at, invalid_reason, coalesce(raw_text, raw_json::text),
+                    user_agent
+             FROM {r} WHERE NOT valid AND received_at >= $1 AND received_at < $2
+             ORDER BY received_at, id LIMIT $3",
+            r = t.reports,
+        );
+        let limit = i64::try_from(options.top).unwrap_or(i64::MAX);
+        let range_times = [bound(range.since()), bound(range.to())];
+        let mut invalid_params = time_params(&range_times);
+        invalid_params.push((&limit, Type::INT8));
+        let params = time_params(&times);
+
+        let mut conn = self.conn().await?;
+        // One snapshot for every figure, and every query sent before the first answer is read.
+        let tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let (totals, groups, invalid) = tokio::try_join!(
+            tx.query_typed(&totals_sql, &params),
+            tx.query_typed(&groups_sql, &params),
+            tx.query_typed(&invalid_sql, &invalid_params),
+        )?;
+        tx.commit().await?;
+        let groups = groups
             .iter()
-            .map(|row| FingerprintCount {
+            .map(|row| GroupCount {
                 fingerprint: Fingerprint(row.get::<_, i64>(0) as u64),
                 count: count(row, 1),
                 directive: row.get(2),
-                blocked_uri: row.get(3),
-                source: row.get(4),
+                blocked: row.get(3),
+                document: row.get(4),
+                status: ViolationStatus::from_name(row.get(5)).unwrap_or(ViolationStatus::New),
             })
-            .collect(),
-        invalid_reports: invalid
+            .collect();
+        let invalid_reports = invalid
             .iter()
             .map(|row| InvalidReport {
                 id: row.get(0),
@@ -172,6 +142,80 @@ pub(crate) async fn summary(
                 raw: row.get::<_, Option<String>>(3).unwrap_or_default(),
                 user_agent: row.get(4),
             })
-            .collect(),
-    })
+            .collect();
+        let (total, invalid) = totals
+            .first()
+            .map_or((0, 0), |row| (count(row, 0), count(row, 1)));
+        Ok(Summary::assemble(
+            range,
+            total,
+            invalid,
+            groups,
+            invalid_reports,
+            options,
+        ))
+    }
+
+    pub(crate) async fn range_counts(&self, range: TimeRange) -> Result<Counts, StoreError> {
+        let t = &self.inner.tables;
+        let times = split_params(&range.split_hours());
+        let range_times = [bound(range.since()), bound(range.to())];
+        let all: Vec<Timestamp> = times.iter().chain(&range_times).copied().collect();
+        let sql = format!(
+            "SELECT (SELECT coalesce(sum(total), 0)::bigint FROM {h} WHERE hour >= $1 AND hour < $2)
+                  + (SELECT count(*) FROM {r} WHERE {edges}),
+                    (SELECT coalesce(sum(invalid), 0)::bigint FROM {h} WHERE hour >= $1 AND hour < $2)
+                  + (SELECT count(*) FROM {r} WHERE {edges} AND NOT valid),
+                    (SELECT coalesce(sum(violations), 0)::bigint FROM {h} WHERE hour >= $1 AND hour < $2)
+                  + (SELECT count(*) FROM {r} WHERE {edges} AND {GROUPED}),
+                    (SELECT count(*) FROM {v} WHERE first_seen >= $7 AND first_seen < $8),
+                    (SELECT count(*) FROM {v} WHERE regressed_at >= $7 AND regressed_at < $8)",
+            h = t.hours,
+            r = t.reports,
+            v = t.violations,
+            edges = edges(3),
+        );
+        let conn = self.conn().await?;
+        let row = conn.query_typed_one(&sql, &time_params(&all)).await?;
+        let (total, invalid) = (count(&row, 0), count(&row, 1));
+        Ok(Counts {
+            total,
+            valid: total.saturating_sub(invalid),
+            invalid,
+            violation_reports: count(&row, 2),
+            new_violations: count(&row, 3),
+            regressed_violations: count(&row, 4),
+        })
+    }
+
+    pub(crate) async fn directive_hours(
+        &self,
+        range: TimeRange,
+    ) -> Result<Vec<DirectiveHour>, StoreError> {
+        let t = &self.inner.tables;
+        let times = split_params(&range.split_hours());
+        let sql = format!(
+            "SELECT c.hour, v.directive, sum(c.n)::bigint FROM (
+                 SELECT hour, fingerprint, count AS n FROM {vh} WHERE hour >= $1 AND hour < $2
+                 UNION ALL
+                 SELECT {HOUR}, fingerprint, count(*) FROM {r} WHERE {edges} AND {GROUPED}
+                 GROUP BY 1, 2
+             ) c JOIN {v} v USING (fingerprint)
+             GROUP BY 1, 2 ORDER BY 1, 2",
+            vh = t.violation_hours,
+            r = t.reports,
+            v = t.violations,
+            edges = edges(3),
+        );
+        let conn = self.conn().await?;
+        let rows = conn.query_typed(&sql, &time_params(&times)).await?;
+        Ok(rows
+            .iter()
+            .map(|row| DirectiveHour {
+                hour: row.get(0),
+                directive: row.get(1),
+                count: count(row, 2),
+            })
+            .collect())
+    }
 }

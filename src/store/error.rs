@@ -87,6 +87,18 @@ impl StoreError {
         Self::new(StoreErrorKind::Schema, message)
     }
 
+    /// The same failure again, without its source: for each of several operations that one
+    /// failure ended (a group of writes whose commit failed).
+    pub(crate) fn copied(&self) -> Self {
+        Self {
+            kind: self.kind,
+            transient: self.transient,
+            message: self.message.clone(),
+            code: self.code.clone(),
+            source: None,
+        }
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> StoreErrorKind {
         self.kind

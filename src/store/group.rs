@@ -128,6 +128,15 @@ pub(crate) fn group<'a>(reports: impl IntoIterator<Item = &'a Report>) -> BatchG
     }
 }
 
+/// A UUID in its text form (any case, hyphens anywhere) as a report id.
+pub(crate) fn parse_uuid(text: &str) -> Option<crate::ReportId> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    u128::from_str_radix(&hex, 16).ok().map(crate::ReportId)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

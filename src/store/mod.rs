@@ -91,6 +91,7 @@
 mod error;
 mod event;
 pub(crate) mod group;
+mod name;
 mod query;
 mod range;
 mod report_store;
@@ -113,6 +114,7 @@ pub use violation::{
 };
 
 pub(crate) use event::EventChannel;
+pub(crate) use name::identifier;
 pub(crate) use range::{RangeSplit, from_micros, hour_floor, micros};
 pub(crate) use sink::StoreSink;
 pub(crate) use summary::GroupCount;

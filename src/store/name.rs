@@ -1,0 +1,41 @@
+use crate::ConfigError;
+
+/// Checks a plain SQL identifier: ASCII letters, digits and `_`, not starting with a digit.
+pub(crate) fn identifier(name: String) -> Result<String, ConfigError> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63;
+    if valid {
+        Ok(name)
+    } else {
+        Err(ConfigError::InvalidIdentifier { name })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        for (name, ok) in [
+            ("csp_reports", true),
+            ("_x1", true),
+            ("CspReports", true),
+            ("", false),
+            ("1abc", false),
+            ("a-b", false),
+            ("a b", false),
+            ("a\"b", false),
+            ("reports;drop", false),
+            ("é", false),
+        ] {
+            assert_eq!(identifier(name.to_owned()).is_ok(), ok, "{name:?}");
+        }
+        assert!(identifier("a".repeat(63)).is_ok());
+        assert!(identifier("a".repeat(64)).is_err());
+    }
+}
