@@ -100,22 +100,24 @@ impl<Tls: MakeTls> PostgresStore<Tls> {
                 for time in split_params(&range.split_hours()) {
                     args.push(time, Type::TIMESTAMPTZ);
                 }
-                let since = args.push(bound(range.since()), Type::TIMESTAMPTZ);
-                let to = args.push(bound(range.to()), Type::TIMESTAMPTZ);
                 let counts = counts_sql(t, 1, "");
-                let join = match query.seen {
-                    Seen::InRange => "JOIN",
-                    _ => "LEFT JOIN",
+                let column = match query.seen {
+                    Seen::InRange => None,
+                    Seen::FirstInRange => Some("first_seen"),
+                    Seen::RegressedInRange => Some("regressed_at"),
                 };
-                match query.seen {
-                    Seen::InRange => filters.push("c.n > 0".to_owned()),
-                    Seen::FirstInRange => {
-                        filters.push(format!("first_seen >= {since} AND first_seen < {to}"));
+                let join = match column {
+                    None => {
+                        filters.push("c.n > 0".to_owned());
+                        "JOIN"
                     }
-                    Seen::RegressedInRange => {
-                        filters.push(format!("regressed_at >= {since} AND regressed_at < {to}"));
+                    Some(column) => {
+                        let since = args.push(bound(range.since()), Type::TIMESTAMPTZ);
+                        let to = args.push(bound(range.to()), Type::TIMESTAMPTZ);
+                        filters.push(format!("{column} >= {since} AND {column} < {to}"));
+                        "LEFT JOIN"
                     }
-                }
+                };
                 (
                     format!("{} v {join} ({counts}) c USING (fingerprint)", t.violations),
                     "coalesce(c.n, 0)",

@@ -207,21 +207,20 @@ pub(crate) fn violations(
     let (from, in_range) = match query.range {
         Some(range) => {
             args.0 = split_values(&range.split_hours());
-            let since = args.push(micros(range.since()));
-            let to = args.push(micros(range.to()));
-            let join = match query.seen {
-                Seen::InRange => {
+            let column = match query.seen {
+                Seen::InRange => None,
+                Seen::FirstInRange => Some("v.first_seen"),
+                Seen::RegressedInRange => Some("v.regressed_at"),
+            };
+            let join = match column {
+                None => {
                     filters.push("c.n > 0".to_owned());
                     "JOIN"
                 }
-                Seen::FirstInRange => {
-                    filters.push(format!("v.first_seen >= {since} AND v.first_seen < {to}"));
-                    "LEFT JOIN"
-                }
-                Seen::RegressedInRange => {
-                    filters.push(format!(
-                        "v.regressed_at >= {since} AND v.regressed_at < {to}"
-                    ));
+                Some(column) => {
+                    let since = args.push(micros(range.since()));
+                    let to = args.push(micros(range.to()));
+                    filters.push(format!("{column} >= {since} AND {column} < {to}"));
                     "LEFT JOIN"
                 }
             };

@@ -129,6 +129,7 @@ pub(crate) fn group<'a>(reports: impl IntoIterator<Item = &'a Report>) -> BatchG
 }
 
 /// A UUID in its text form (any case, hyphens anywhere) as a report id.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn parse_uuid(text: &str) -> Option<crate::ReportId> {
     let hex: String = text.chars().filter(|c| *c != '-').collect();
     if hex.len() != 32 {
