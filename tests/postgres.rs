@@ -3,6 +3,8 @@
 
 #[path = "support/conformance.rs"]
 mod conformance;
+#[path = "support/store_conformance.rs"]
+mod store_conformance;
 #[path = "support/postgres.rs"]
 mod support;
 
@@ -1153,4 +1155,231 @@ async fn the_sink_passes_the_conformance_suite() {
             .collect()
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_passes_the_store_conformance_suite() {
+    for partitioned in [false, true] {
+        store_conformance::check(|| async move {
+            let db = TestDb::new().await;
+            let store = PostgresStore::builder(db.pool().await)
+                .partition_by_day(partitioned)
+                .build()
+                .unwrap();
+            store.migrate().await.unwrap();
+            std::sync::Arc::new(store) as std::sync::Arc<dyn ReportStore>
+        })
+        .await;
+    }
+}
+
+/// Two collectors on one Postgres (two store handles, each with its own pool) write reports of
+/// the same new violations at the same moment: each violation is announced exactly once, by
+/// one of them, and counted whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_collectors_announce_a_new_violation_once() {
+    let db = TestDb::new().await;
+    let a = store(&db).await;
+    let b = PostgresStore::new(db.pool().await);
+    let (mut events_a, mut events_b) = (a.subscribe(), b.subscribe());
+    let rounds = 30;
+    for round in 0..rounds {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let batch = |n: usize| -> ReportBatch {
+            (0..n)
+                .map(|i| {
+                    report_at(
+                        Timestamp::now(),
+                        &format!("https://a.example/{round}/{}", i % 3),
+                        "img-src",
+                        "https://ads.example/x.png",
+                    )
+                })
+                .collect()
+        };
+        let (batch_a, batch_b) = (batch(20), batch(20));
+        let run = |store: PostgresStore,
+                   batch: ReportBatch,
+                   barrier: std::sync::Arc<tokio::sync::Barrier>| {
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.write(&batch).await.unwrap()
+            })
+        };
+        let one = run(a.clone(), batch_a, barrier.clone());
+        let two = run(b.clone(), batch_b, barrier);
+        let (one, two) = (one.await.unwrap(), two.await.unwrap());
+        assert_eq!(one.inserted + two.inserted, 40);
+        assert_eq!(
+            one.events.len() + two.events.len(),
+            3,
+            "round {round}: {one:?} {two:?}"
+        );
+    }
+    let mut heard = Vec::new();
+    for events in [&mut events_a, &mut events_b] {
+        while let Ok(event) = events.try_recv() {
+            heard.push(event);
+        }
+    }
+    assert_eq!(heard.len(), 3 * rounds);
+    let unique: HashSet<u64> = heard.iter().map(|e| e.violation.fingerprint.0).collect();
+    assert_eq!(unique.len(), heard.len(), "no violation announced twice");
+    assert!(
+        heard
+            .iter()
+            .all(|e| e.kind == tower_csp_reports::store::ViolationEventKind::New)
+    );
+    let total: u64 = a
+        .violations(&tower_csp_reports::store::ViolationQuery::new().page(1, 1000))
+        .await
+        .unwrap()
+        .violations
+        .iter()
+        .map(|v| v.count)
+        .sum();
+    assert_eq!(total, 40 * rounds as u64);
+
+    // A fixed violation seen by both at once is reopened by one of them.
+    let fingerprint = heard[0].violation.fingerprint;
+    a.set_status(
+        &[fingerprint],
+        tower_csp_reports::store::ViolationStatus::Fixed,
+        None,
+    )
+    .await
+    .unwrap();
+    let document = heard[0].violation.document.clone();
+    let again = |store: PostgresStore| {
+        let document = document.clone();
+        tokio::spawn(async move {
+            let batch: ReportBatch = (0..10)
+                .map(|_| {
+                    report_at(
+                        Timestamp::now(),
+                        &document,
+                        "img-src",
+                        "https://ads.example/y.png",
+                    )
+                })
+                .collect();
+            store.write(&batch).await.unwrap().events
+        })
+    };
+    let (x, y) = (again(a.clone()), again(b.clone()));
+    let reopened: Vec<_> = x
+        .await
+        .unwrap()
+        .into_iter()
+        .chain(y.await.unwrap())
+        .collect();
+    assert_eq!(reopened.len(), 1, "{reopened:?}");
+    assert_eq!(
+        reopened[0].kind,
+        tower_csp_reports::store::ViolationEventKind::Regressed
+    );
+}
+
+/// Two writers upserting the same violations in opposite orders, many times at once, never
+/// deadlock: the sink sorts each table's rows by key before it writes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upserts_of_the_same_violations_do_not_deadlock() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    let documents: Vec<String> = (0..200).map(|i| format!("https://d.example/{i}")).collect();
+    let mut tasks = Vec::new();
+    for writer in 0..6 {
+        let store = PostgresStore::new(db.pool().await);
+        let mut documents = documents.clone();
+        if writer % 2 == 1 {
+            documents.reverse();
+        }
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                let batch: ReportBatch = documents
+                    .iter()
+                    .map(|d| report_at(Timestamp::now(), d, "img-src", "data"))
+                    .collect();
+                store.write(&batch).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let page = store
+        .violations(&tower_csp_reports::store::ViolationQuery::new().page(1, 1000))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 200);
+    assert!(page.violations.iter().all(|v| v.count == 60));
+}
+
+/// A table made by the first version (no violation tables) is upgraded, and its violation
+/// tables are filled from the reports already stored.
+#[tokio::test]
+async fn the_upgrade_fills_the_violation_tables_from_stored_reports() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    let day = ts("2026-11-22T00:00:00Z");
+    let mut reports = store_conformance::seeded(day);
+    let mut hostile = report_at(
+        day,
+        "https://u:p@Host.Example:81/a?b#c",
+        "img-src",
+        "https://x.example:8443/p?q",
+    );
+    hostile.fingerprint = Fingerprint::of(&hostile);
+    reports.push(hostile);
+    store.sink().send(&reports.into()).await.unwrap();
+    let before = store
+        .violations(&tower_csp_reports::store::ViolationQuery::new().page(1, 100))
+        .await
+        .unwrap();
+    let summary = store
+        .summary(TimeRange::all(), &SummaryOptions::new())
+        .await
+        .unwrap();
+    // Back to version 1, as an older collector left it.
+    db.client()
+        .await
+        .batch_execute(
+            "DROP TABLE csp_reports_violations, csp_reports_violation_hours, csp_reports_hours, \
+             csp_reports_claims; DROP INDEX csp_reports_fp, csp_reports_invalid; \
+             DELETE FROM tower_csp_reports_migrations WHERE version = 2",
+        )
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let after = store
+        .violations(&tower_csp_reports::store::ViolationQuery::new().page(1, 100))
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    assert_eq!(
+        store
+            .summary(TimeRange::all(), &SummaryOptions::new())
+            .await
+            .unwrap(),
+        summary
+    );
+}
+
+/// A schema written by a newer version of the crate is refused, naming both versions.
+#[tokio::test]
+async fn a_schema_from_a_newer_version_is_refused() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    db.client()
+        .await
+        .batch_execute("INSERT INTO tower_csp_reports_migrations (table_name, version) VALUES ('csp_reports', 9)")
+        .await
+        .unwrap();
+    let error = store.migrate().await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::NewerSchema, "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("version 9") && text.contains("up to 2"),
+        "{text}"
+    );
 }
