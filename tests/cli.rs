@@ -20,10 +20,28 @@ use pg::TestDb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_csp-reports");
 
-/// The binary, with no `CSP_REPORTS_*` settings from the environment.
+/// A directory of its own, for one command's working directory or files.
+fn scratch() -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "csp-reports-cli-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The binary, with no `CSP_REPORTS_*` settings from the environment, in a directory of its
+/// own (so the default database, `./csp-reports.db`, is made there).
 fn command(args: &[&str]) -> Command {
+    command_in(&scratch(), args)
+}
+
+/// The binary in the working directory `dir`.
+fn command_in(dir: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
-    command.args(args);
+    command.args(args).current_dir(dir);
     for (key, _) in std::env::vars() {
         if key.starts_with("CSP_REPORTS_") {
             command.env_remove(key);
@@ -34,6 +52,13 @@ fn command(args: &[&str]) -> Command {
 
 fn run(args: &[&str]) -> Output {
     command(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run csp-reports")
+}
+
+fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    command_in(dir, args)
         .stdin(Stdio::null())
         .output()
         .expect("run csp-reports")
@@ -76,6 +101,8 @@ fn help_names_every_command_and_setting() {
         "--tls-cert",
         "--cors-origin",
         "--log-format",
+        "--no-store",
+        "sqlite://",
     ] {
         assert!(serve.contains(setting), "serve --help lacks {setting}");
     }
@@ -125,8 +152,48 @@ fn errors_are_clear_with_the_right_exit_code() {
             2,
             "must be before",
         ),
-        (&["summary"], 2, "needs a database"),
-        (&["migrate"], 2, "needs a database"),
+        (&["summary"], 2, "no database at ./csp-reports.db"),
+        (&["clean"], 2, "no database at ./csp-reports.db"),
+        (
+            &[
+                "migrate",
+                "--database-url",
+                "sqlite:///nonexistent-dir/x/reports.db",
+            ],
+            2,
+            "cannot open the SQLite database /nonexistent-dir/x/reports.db",
+        ),
+        (
+            &["migrate", "--database-url", "sqlite://"],
+            2,
+            "sqlite:// needs a file",
+        ),
+        (
+            &[
+                "migrate",
+                "--database-url",
+                "sqlite://a.db",
+                "--partition-by-day",
+            ],
+            2,
+            "--partition-by-day is for Postgres",
+        ),
+        (
+            &["serve", "--no-store", "--database-url", "sqlite://a.db"],
+            2,
+            "cannot be used with",
+        ),
+        (
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                "sqlite:///nonexistent-dir/x/reports.db",
+            ],
+            2,
+            "/nonexistent-dir/x/reports.db",
+        ),
         (
             &["clean", "--database-url", unreachable],
             1,
@@ -229,12 +296,17 @@ struct Served {
 impl Served {
     /// `csp-reports --log-format json serve --listen 127.0.0.1:0` with more options.
     fn start(options: &[&str]) -> Self {
+        Self::start_in(&scratch(), options)
+    }
+
+    /// The same in the working directory `dir`.
+    fn start_in(dir: &std::path::Path, options: &[&str]) -> Self {
         let args = [
             &["--log-format", "json", "serve", "--listen", "127.0.0.1:0"][..],
             options,
         ]
         .concat();
-        let mut child = command(&args)
+        let mut child = command_in(dir, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -689,4 +761,164 @@ async fn database_over_tls_with_its_certificate_verified() {
         );
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// With nothing else installed: `serve` stores into `./csp-reports.db` by default, `summary`
+/// reads it back, `clean` prunes it; bad files get clear errors with the right exit code.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_into_sqlite_then_summarize_and_clean() {
+    let dir = scratch();
+    let served = Served::start_in(&dir, &[]);
+    assert!(
+        served
+            .log
+            .iter()
+            .any(|l| l.contains("storing reports in SQLite file ./csp-reports.db")),
+        "{:?}",
+        served.log
+    );
+    let addr = served.addr;
+    for body in [
+        legacy("https://s.example/a?x=1", "script-src-elem", "inline"),
+        legacy("https://s.example/a?x=2", "script-src-elem", "inline"),
+        legacy(
+            "https://s.example/b",
+            "img-src",
+            "https://ads.example/p.png",
+        ),
+    ] {
+        let answer = send(addr, post("/csp-report", "application/csp-report", body)).await;
+        assert_eq!(answer.status.as_u16(), 204);
+    }
+    let bad = send(
+        addr,
+        post("/csp-report", "application/csp-report", "garbage ' <b>"),
+    )
+    .await;
+    assert_eq!(bad.status.as_u16(), 400);
+    let metrics = send(addr, request("GET", "/metrics")).await.body;
+    assert!(
+        metrics.contains("csp_reports_sink_queued{sink=\"sqlite\"}"),
+        "{metrics}"
+    );
+    served.stop();
+    assert!(dir.join("csp-reports.db").is_file());
+
+    let range = ["--since", "2000-01-01", "--to", "2100-01-01"];
+    let json = run_in(
+        &dir,
+        &[&["summary", "--format", "json"][..], &range].concat(),
+    );
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        (summary["total"].as_u64(), summary["invalid"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(summary["top_sources"][0]["value"], "https://s.example/a");
+    assert_eq!(summary["top_sources"][0]["count"], 2);
+    assert_eq!(summary["top_blocked"][0]["value"], "inline");
+    assert_eq!(summary["top_blocked"][1]["value"], "https://ads.example");
+    assert_eq!(summary["invalid_reports"][0]["raw"], "garbage ' <b>");
+    let plain = text(&run_in(&dir, &[&["summary"][..], &range].concat()).stdout);
+    assert!(plain.contains("Total: 4 (valid 3, invalid 1)"), "{plain}");
+
+    // The same file named explicitly, from another directory.
+    let url = format!("sqlite://{}", dir.join("csp-reports.db").display());
+    let migrate = run(&["migrate", "--database-url", &url]);
+    assert!(migrate.status.success(), "{}", text(&migrate.stderr));
+    assert!(text(&migrate.stdout).contains("up to date"));
+    let dry = run(&[
+        "clean",
+        "--database-url",
+        &url,
+        "--limit",
+        "now",
+        "--dry-run",
+    ]);
+    assert_eq!(
+        text(&dry.stdout).trim(),
+        "4 reports would be deleted (dry run)"
+    );
+    let clean = run(&["clean", "--database-url", &url, "--limit", "now"]);
+    assert_eq!(
+        text(&clean.stdout).trim(),
+        "4 reports deleted",
+        "{}",
+        text(&clean.stderr)
+    );
+    let after = run(&[
+        "summary",
+        "--format",
+        "json",
+        "--database-url",
+        &url,
+        range[0],
+        range[1],
+        range[2],
+        range[3],
+    ]);
+    let summary: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(summary["total"], 0);
+
+    // Storing nothing.
+    let none = scratch();
+    let served = Served::start_in(&none, &["--no-store"]);
+    let answer = send(
+        served.addr,
+        post(
+            "/csp-report",
+            "application/csp-report",
+            legacy("https://s.example/", "img-src", "data"),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status.as_u16(), 204);
+    let log = served.stop();
+    assert!(
+        !log.iter().any(|l| l.contains("storing reports")),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l.contains("CSP violation report")));
+    assert!(
+        !none.join("csp-reports.db").exists(),
+        "--no-store made a database"
+    );
+
+    // Bad files: not a database (exit 2), a schema from a newer version (exit 1).
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "just some notes, not a database ".repeat(100)).unwrap();
+    let url = format!("sqlite://{}", notes.display());
+    for command in ["migrate", "summary"] {
+        let out = run(&[command, "--database-url", &url]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("notes.txt is not a SQLite database"),
+            "{stderr}"
+        );
+    }
+    let newer = dir.join("newer.db");
+    let url = format!("sqlite://{}", newer.display());
+    assert!(run(&["migrate", "--database-url", &url]).status.success());
+    tower_csp_reports::sqlite::rusqlite::Connection::open(&newer)
+        .unwrap()
+        .execute(
+            "INSERT INTO tower_csp_reports_migrations VALUES ('csp_reports', 7, 0)",
+            [],
+        )
+        .unwrap();
+    for command in ["migrate", "summary", "clean"] {
+        let out = run(&[command, "--database-url", &url]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("schema version 7")
+                && stderr.contains("up to 1")
+                && stderr.contains("newer.db"),
+            "{command}: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&none);
 }

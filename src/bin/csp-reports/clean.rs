@@ -24,7 +24,7 @@ pub(crate) struct Args {
 pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
     let now = Zoned::now();
     let before = parse_time(&args.limit, &now).map_err(Failure::usage)?;
-    let store = args.db.required_store().await?;
+    let store = args.db.existing().await?.store;
     let local = before.to_zoned(now.time_zone().clone());
     eprintln!(
         "counting reports received before {} ...",

@@ -12,21 +12,24 @@ use tower_csp_reports::postgres::bb8_postgres::PostgresConnectionManager;
 use tower_csp_reports::postgres::tokio_postgres::Config;
 use tower_csp_reports::postgres::tokio_postgres::config::SslMode;
 use tower_csp_reports::postgres::{PostgresStore, bb8};
+use tower_csp_reports::sqlite::SqliteStore;
+use tower_csp_reports::store::{ReportStore, StoreError, StoreErrorKind};
 
 use crate::Failure;
 
-/// The store of every command: over TLS when the database URL says `sslmode=require`.
-pub(crate) type Store = PostgresStore<MakeRustlsConnect>;
+/// The database every command uses when none is given.
+pub(crate) const DEFAULT_DATABASE: &str = "sqlite://./csp-reports.db";
 
 #[derive(Debug, Clone, ClapArgs)]
 pub(crate) struct DbArgs {
-    /// The PostgreSQL database (postgres://user:password@host:port/db). Add
-    /// ?sslmode=require to connect over TLS; the server's certificate is then verified.
+    /// The database: sqlite://PATH (a file, created when needed) or
+    /// postgres://user:password@host:port/db (add ?sslmode=require to connect over TLS; the
+    /// server's certificate is then verified). Default: sqlite://./csp-reports.db.
     #[arg(long, env = "CSP_REPORTS_DATABASE_URL")]
     pub(crate) database_url: Option<String>,
 
     /// PEM file of the authority that signed the database server's certificate, when it is
-    /// not a public one (a private or cloud provider's CA); only it is trusted then.
+    /// not a public one (a private or cloud provider's CA); only it is trusted then (Postgres).
     #[arg(long, env = "CSP_REPORTS_DATABASE_CA", value_name = "PEM")]
     pub(crate) database_ca: Option<PathBuf>,
 
@@ -34,17 +37,62 @@ pub(crate) struct DbArgs {
     #[arg(long, env = "CSP_REPORTS_TABLE", default_value = "csp_reports")]
     pub(crate) table: String,
 
-    /// Partition the table by day, so retention drops whole days (set at migration).
+    /// Partition the table by day, so retention drops whole days (Postgres, set at migration).
     #[arg(long, env = "CSP_REPORTS_PARTITION_BY_DAY")]
     pub(crate) partition_by_day: bool,
 }
 
+/// A store, and what to call it in logs and messages.
+pub(crate) struct Opened {
+    pub(crate) store: Arc<dyn ReportStore>,
+    pub(crate) description: String,
+    /// The SQLite file, when it is one.
+    pub(crate) file: Option<PathBuf>,
+}
+
 impl DbArgs {
-    /// The store, when a database URL was given.
-    pub(crate) async fn store(&self) -> Result<Option<Store>, Failure> {
-        let Some(url) = &self.database_url else {
-            return Ok(None);
-        };
+    /// The store of `--database-url`, or of the default SQLite file.
+    pub(crate) async fn open(&self) -> Result<Opened, Failure> {
+        let url = self.database_url.as_deref().unwrap_or(DEFAULT_DATABASE);
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            return self.sqlite(rest);
+        }
+        let store = self.postgres(url).await?;
+        Ok(Opened {
+            description: format!("Postgres table {}", store.table_name()),
+            store: Arc::new(store),
+            file: None,
+        })
+    }
+
+    fn sqlite(&self, rest: &str) -> Result<Opened, Failure> {
+        // sqlite://./reports.db, sqlite:///var/lib/reports.db and sqlite:reports.db.
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            return Err(Failure::usage(
+                "invalid --database-url: sqlite:// needs a file, e.g. sqlite://./csp-reports.db",
+            ));
+        }
+        if self.database_ca.is_some() {
+            return Err(Failure::usage(
+                "--database-ca is for Postgres over TLS, not SQLite",
+            ));
+        }
+        if self.partition_by_day {
+            return Err(Failure::usage(
+                "--partition-by-day is for Postgres, not SQLite",
+            ));
+        }
+        let path = PathBuf::from(path);
+        let store = SqliteStore::builder(&path).table(&self.table).build()?;
+        Ok(Opened {
+            description: format!("SQLite file {}", path.display()),
+            store: Arc::new(store),
+            file: Some(path),
+        })
+    }
+
+    async fn postgres(&self, url: &str) -> Result<PostgresStore<MakeRustlsConnect>, Failure> {
         let mut config: Config = url
             .parse()
             .map_err(|e| Failure::usage(format!("invalid --database-url: {}", chain(&e))))?;
@@ -85,17 +133,27 @@ impl DbArgs {
             .build(PostgresConnectionManager::new(config, tls))
             .await
             .map_err(|e| Failure::runtime(format!("cannot reach the database: {e}")))?;
-        let store = PostgresStore::new(pool)
-            .table(&self.table)?
-            .partition_by_day(self.partition_by_day);
-        Ok(Some(store))
+        let store = PostgresStore::builder(pool)
+            .table(&self.table)
+            .partition_by_day(self.partition_by_day)
+            .build()?;
+        Ok(store)
     }
 
-    /// The store; a command that needs one fails without it.
-    pub(crate) async fn required_store(&self) -> Result<Store, Failure> {
-        self.store().await?.ok_or_else(|| {
-            Failure::usage("this command needs a database: give --database-url or set CSP_REPORTS_DATABASE_URL")
-        })
+    /// The store of a command that reads an existing database: a missing SQLite file is an
+    /// error that names it, rather than an empty database made on the spot.
+    pub(crate) async fn existing(&self) -> Result<Opened, Failure> {
+        let opened = self.open().await?;
+        if let Some(file) = &opened.file {
+            if !file.exists() {
+                return Err(Failure::usage(format!(
+                    "no database at {}: give --database-url (sqlite://PATH or postgres://...), \
+                     or run `csp-reports migrate` or `serve` first",
+                    file.display()
+                )));
+            }
+        }
+        Ok(opened)
     }
 }
 
@@ -132,21 +190,64 @@ fn tls_connector(ca: Option<&Path>) -> Result<MakeRustlsConnect, Failure> {
     Ok(MakeRustlsConnect::new(config))
 }
 
-/// Turns a store error into a failure that says what could not be done.
-pub(crate) fn failed(
-    doing: &str,
-) -> impl FnOnce(tower_csp_reports::postgres::StoreError) -> Failure + '_ {
-    move |error| Failure::runtime(format!("{doing}: {}", chain(&error)))
+/// Turns a store error into a failure that says what could not be done: exit 2 when the
+/// database named is wrong (a file that cannot be created, one that is not a database),
+/// 1 for the rest.
+pub(crate) fn failed(doing: &str) -> impl FnOnce(StoreError) -> Failure + '_ {
+    move |error| {
+        let message = format!("{doing}: {}", chain(&error));
+        match error.kind() {
+            StoreErrorKind::Open | StoreErrorKind::NotADatabase => Failure::usage(message),
+            _ => Failure::runtime(message),
+        }
+    }
 }
 
 /// `csp-reports migrate`: creates or upgrades the schema.
 pub(crate) async fn migrate(args: &DbArgs) -> Result<(), Failure> {
-    let store = args.required_store().await?;
-    eprintln!("migrating the schema of table {} ...", store.table_name());
-    store
+    let opened = args.open().await?;
+    eprintln!("migrating the schema of {} ...", opened.description);
+    opened
+        .store
         .migrate()
         .await
         .map_err(failed("cannot migrate the database"))?;
-    println!("schema of {} is up to date", store.table_name());
+    println!("schema of {} is up to date", opened.description);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(url: &str) -> DbArgs {
+        DbArgs {
+            database_url: Some(url.to_owned()),
+            database_ca: None,
+            table: "csp_reports".to_owned(),
+            partition_by_day: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_urls() {
+        for (url, path) in [
+            ("sqlite://./a.db", "./a.db"),
+            ("sqlite:///var/lib/a.db", "/var/lib/a.db"),
+            ("sqlite:a.db", "a.db"),
+        ] {
+            let opened = args(url)
+                .open()
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {}", e.message));
+            assert_eq!(opened.file.as_deref(), Some(Path::new(path)), "{url}");
+            assert_eq!(opened.store.name(), "sqlite");
+        }
+        for bad in ["sqlite://", "sqlite:"] {
+            assert!(args(bad).open().await.is_err(), "{bad}");
+        }
+        let mut partitioned = args("sqlite://a.db");
+        partitioned.partition_by_day = true;
+        assert_eq!(partitioned.open().await.err().map(|f| f.code), Some(2));
+    }
 }

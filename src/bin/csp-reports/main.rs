@@ -43,7 +43,7 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Receive reports over HTTP(S) and send them to the logs, Postgres and email.
+    /// Receive reports over HTTP(S), store them (SQLite or Postgres), log and mail them.
     Serve(serve::Args),
     /// Create or upgrade the database schema.
     Migrate(db::DbArgs),

@@ -95,6 +95,11 @@ pub(crate) struct Args {
     #[command(flatten)]
     db: DbArgs,
 
+    /// Store nothing: only log (and mail) the reports. Without it, and without
+    /// --database-url, reports go to the SQLite file ./csp-reports.db.
+    #[arg(long, env = "CSP_REPORTS_NO_STORE", conflicts_with = "database_url")]
+    no_store: bool,
+
     /// Do not create or upgrade the schema on start.
     #[arg(long, env = "CSP_REPORTS_NO_MIGRATE")]
     no_migrate: bool,
@@ -140,14 +145,21 @@ pub(crate) enum MailMode {
 /// Builds the collector from the options and serves.
 pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     let mut layer = layer(args)?;
-    if let Some(store) = args.db.store().await? {
-        if !args.no_migrate {
+    if !args.no_store {
+        let opened = args.db.open().await?;
+        let store = &opened.store;
+        if args.no_migrate {
+            store
+                .ping()
+                .await
+                .map_err(failed("cannot use the database"))?;
+        } else {
             store
                 .migrate()
                 .await
                 .map_err(failed("cannot migrate the database"))?;
         }
-        tracing::info!(target: "csp_reports", table = store.table_name(), "storing reports in Postgres");
+        tracing::info!(target: "csp_reports", store = store.name(), "storing reports in {}", opened.description);
         layer = layer.sink(store.sink());
     }
     let mut mail = None;

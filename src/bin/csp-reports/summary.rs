@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use clap::{Args as ClapArgs, ValueEnum};
 use jiff::Zoned;
-use tower_csp_reports::postgres::{Count, Summary};
 use tower_csp_reports::sink::smtp::escape_html as escape;
+use tower_csp_reports::store::{Count, Summary, SummaryOptions, TimeRange};
 
 use crate::Failure;
 use crate::db::{DbArgs, failed};
@@ -43,6 +43,11 @@ pub(crate) struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
+    /// Count ignored violations in the top lists too (by default they are left out and
+    /// counted apart).
+    #[arg(long)]
+    include_ignored: bool,
+
     /// Also send the summary by email (text and HTML), with the SMTP options.
     #[arg(long)]
     email: bool,
@@ -66,9 +71,13 @@ pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
     if args.email {
         args.mail.check()?;
     }
-    let store = args.db.required_store().await?;
-    let summary = store
-        .summary(since, to, usize::from(args.top))
+    let opened = args.db.existing().await?;
+    let options = SummaryOptions::new()
+        .top(usize::from(args.top))
+        .include_ignored(args.include_ignored);
+    let summary = opened
+        .store
+        .summary(TimeRange::new(since, to), &options)
         .await
         .map_err(failed("cannot read the summary"))?;
     let tz = now.time_zone().clone();
@@ -113,7 +122,10 @@ fn lists(summary: &Summary) -> Vec<(&'static str, Vec<(u64, String)>)> {
             "Top violation sources (documents)",
             rows(&summary.top_sources),
         ),
-        ("Top blocked URIs", rows(&summary.top_blocked)),
+        (
+            "Top blocked (origins and keywords)",
+            rows(&summary.top_blocked),
+        ),
         ("Top directives", rows(&summary.top_directives)),
         (
             "Top violations",
@@ -121,15 +133,22 @@ fn lists(summary: &Summary) -> Vec<(&'static str, Vec<(u64, String)>)> {
                 .top_fingerprints
                 .iter()
                 .map(|f| {
-                    let part = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+                    let part = |v: &str| {
+                        if v.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            v.to_owned()
+                        }
+                    };
                     (
                         f.count,
                         format!(
-                            "{}  {} blocked {} on {}",
+                            "{}  {} blocked {} on {} ({})",
                             f.fingerprint,
                             part(&f.directive),
-                            part(&f.blocked_uri),
-                            part(&f.source)
+                            part(&f.blocked),
+                            part(&f.source),
+                            f.status
                         ),
                     )
                 })
@@ -163,6 +182,13 @@ pub(crate) fn text(summary: &Summary, tz: &jiff::tz::TimeZone) -> String {
         "Total: {} (valid {}, invalid {})",
         summary.total, summary.valid, summary.invalid
     );
+    if summary.ignored > 0 {
+        let _ = writeln!(
+            out,
+            "Left out: {} reports of ignored violations",
+            summary.ignored
+        );
+    }
     for (title, rows) in lists(summary) {
         let _ = writeln!(out, "\n{title}");
         if rows.is_empty() {
