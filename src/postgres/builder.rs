@@ -26,7 +26,7 @@ use crate::store::EventChannel;
 /// ```
 #[must_use]
 pub struct PostgresStoreBuilder<Tls: MakeTls = NoTls> {
-    pool: Result<Pool<PostgresConnectionManager<Tls>>, ConfigError>,
+    pool: Result<PoolSource<Tls>, ConfigError>,
     table: String,
     partitioned: bool,
     partitions_ahead: u32,
@@ -46,28 +46,35 @@ impl<Tls: MakeTls> std::fmt::Debug for PostgresStoreBuilder<Tls> {
     }
 }
 
+/// Where the pool comes from: given, or made by `build` from a URL.
+enum PoolSource<Tls: MakeTls> {
+    Pool(Pool<PostgresConnectionManager<Tls>>),
+    Manager(PostgresConnectionManager<Tls>),
+}
+
 impl PostgresStoreBuilder<NoTls> {
     /// A store on `url` (`postgres://user:password@host:port/db` or `host=... user=...`),
     /// without TLS, with bb8's default pool (ten connections, 30 s to get one). Connections
-    /// are opened when first needed; an unreadable URL fails [`build`](Self::build).
+    /// are opened when first needed; an unreadable URL fails [`build`](Self::build), which
+    /// must run inside a Tokio runtime (the pool's reaper is a task).
     pub fn from_url(url: &str) -> Self {
-        let pool = PostgresConnectionManager::new_from_stringlike(url, NoTls)
-            .map(|manager| Pool::builder().build_unchecked(manager))
+        let manager = PostgresConnectionManager::new_from_stringlike(url, NoTls)
+            .map(PoolSource::Manager)
             .map_err(|e| ConfigError::Invalid {
                 setting: "database URL",
                 reason: e.to_string(),
             });
-        Self::with_pool(pool)
+        Self::with_pool(manager)
     }
 }
 
 impl<Tls: MakeTls> PostgresStoreBuilder<Tls> {
     /// A store over a pool (any TLS connector, any pool settings).
     pub fn new(pool: Pool<PostgresConnectionManager<Tls>>) -> Self {
-        Self::with_pool(Ok(pool))
+        Self::with_pool(Ok(PoolSource::Pool(pool)))
     }
 
-    fn with_pool(pool: Result<Pool<PostgresConnectionManager<Tls>>, ConfigError>) -> Self {
+    fn with_pool(pool: Result<PoolSource<Tls>, ConfigError>) -> Self {
         Self {
             pool,
             table: "csp_reports".to_owned(),
@@ -120,9 +127,9 @@ impl<Tls: MakeTls> PostgresStoreBuilder<Tls> {
     /// [`ConfigError::InvalidIdentifier`] for a table or column name that is not a plain SQL
     /// identifier, and [`ConfigError::Invalid`] for a table name longer than 46 bytes, a
     /// column name taken twice or by a built-in column, a column type that is not a plain
-    /// type name, or an unreadable database URL.
+    /// type name, or an unreadable database URL (or one given outside a Tokio runtime).
     pub fn build(self) -> Result<PostgresStore<Tls>, ConfigError> {
-        let pool = self.pool?;
+        let source = self.pool?;
         let table = schema::identifier(self.table)?;
         let custom = self.custom;
         if table.len() > schema::MAX_TABLE_LEN {
@@ -144,6 +151,18 @@ impl<Tls: MakeTls> PostgresStoreBuilder<Tls> {
                 });
             }
         }
+        let pool = match source {
+            PoolSource::Pool(pool) => pool,
+            PoolSource::Manager(manager) => {
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(ConfigError::Invalid {
+                        setting: "database URL",
+                        reason: "a store on a URL must be built inside a Tokio runtime".to_owned(),
+                    });
+                }
+                Pool::builder().build_unchecked(manager)
+            }
+        };
         Ok(assemble(
             pool,
             &table,

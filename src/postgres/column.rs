@@ -16,8 +16,6 @@ type Extract = dyn Fn(&Report) -> ColumnValue + Send + Sync;
 /// [`client_ip`](Report::client_ip)), so a column can hold anything known when the report came in.
 ///
 /// ```
-/// use tower_csp_reports::postgres::CustomColumn;
-///
 /// use tower_csp_reports::postgres::{CustomColumn, PostgresStore};
 ///
 /// let host = CustomColumn::new("document_host", "text", |report| {

@@ -123,9 +123,8 @@ fn migrations(t: &Tables, partitioned: bool) -> Vec<String> {
          ELSE split_part({b}, ':', 1) END"
     );
     // The host of the document, like `store::violation::url_host`.
-    let authority = format!(
-        "regexp_replace(split_part(CASE WHEN strpos(d, '://') > 0 THEN substr(d, strpos(d, '://') + 3) ELSE '' END, '/', 1), '^.*@', '')"
-    );
+    let authority = "regexp_replace(split_part(CASE WHEN strpos(d, '://') > 0 \
+        THEN substr(d, strpos(d, '://') + 3) ELSE '' END, '/', 1), '^.*@', '')";
     let host = format!(
         "lower(CASE WHEN left({authority}, 1) = '[' THEN split_part({authority}, ']', 1) || ']' \
          ELSE split_part({authority}, ':', 1) END)"

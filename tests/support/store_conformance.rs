@@ -274,8 +274,7 @@ async fn round_trip(store: Arc<dyn ReportStore>) {
         summary
             .invalid_reports
             .iter()
-            .any(|i| i.id == unparsed.id.to_string()
-                && i.raw == stored(&*store, unparsed).raw.to_string())
+            .any(|i| i.id == unparsed.id.to_string() && *stored(&*store, unparsed).raw == *i.raw)
     );
     // Filters of the report pages.
     let valid = all_reports(&*store, ReportQuery::new().validity(Validity::Valid), 3).await;
