@@ -1,13 +1,18 @@
-//! Sustained ingest into Postgres: reports/s through `PostgresSink` (both write methods),
-//! beside a bare tokio-postgres binary COPY (its `BinaryCopyInWriter`) of the same rows into a
-//! table of the same shape.
+//! Sustained ingest into Postgres: reports/s through `PostgresSink` (both write methods), with
+//! and without the violation tables, beside a bare tokio-postgres binary COPY (its
+//! `BinaryCopyInWriter`) of the same rows into a table of the same shape.
 //!
 //! `cargo bench --features postgres --bench postgres_ingest`. Uses `DATABASE_URL` when set,
 //! otherwise a throwaway server (see `tests/support/postgres.rs`). After criterion's figures it
 //! prints a sustained run: the same number of batches for each writer, interleaved so that
 //! both meet the same table sizes and server state, and the ratio sink / bare COPY
-//! (goal: at least 70%).
+//! (goal: at least 70%); then the cost of the violation tables (the sink with them against
+//! the sink writing the report rows alone into a table with only its primary key, goal: at
+//! least 85%), with this bench's batches (1,000 reports of 1,000 violations each: the worst
+//! case) and with the data set of `scripts/seed-store` (2,000 violations, Zipf-distributed).
 
+#[path = "support/seed.rs"]
+mod seed;
 #[path = "../tests/support/postgres.rs"]
 mod support;
 
@@ -189,6 +194,7 @@ struct Setup {
     rt: Runtime,
     unnest: PostgresSink,
     copy: PostgresSink,
+    rows_only: PostgresSink,
     client: Client,
     seq: std::cell::Cell<usize>,
 }
@@ -196,7 +202,7 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let rt = Runtime::new().unwrap();
-        let (unnest, copy, client) = rt.block_on(async {
+        let (unnest, copy, rows_only, client) = rt.block_on(async {
             let db = support::TestDb::new().await;
             let pool = db.pool().await;
             let unnest = PostgresStore::builder(pool.clone())
@@ -209,19 +215,34 @@ impl Setup {
                 .write_method(WriteMethod::Copy)
                 .build()
                 .unwrap();
+            let rows_only = PostgresStore::builder(pool.clone())
+                .table("rows_only")
+                .without_violation_tables()
+                .build()
+                .unwrap();
             let bare = PostgresStore::builder(pool)
                 .table("bare_copy")
                 .build()
                 .unwrap();
-            for store in [&unnest, &copy, &bare] {
+            for store in [&unnest, &copy, &rows_only, &bare] {
                 store.migrate().await.unwrap();
             }
-            (unnest.sink(), copy.sink(), db.client().await)
+            let client = db.client().await;
+            // The tables written without violation tables have only their primary key, as
+            // before the violation tables came: the index by violation is theirs too.
+            client
+                .batch_execute(
+                    "DROP INDEX rows_only_fp, rows_only_invalid, bare_copy_fp, bare_copy_invalid",
+                )
+                .await
+                .unwrap();
+            (unnest.sink(), copy.sink(), rows_only.sink(), client)
         });
         Self {
             rt,
             unnest,
             copy,
+            rows_only,
             client,
             seq: std::cell::Cell::new(0),
         }
@@ -244,6 +265,7 @@ impl Setup {
                 match writer {
                     "sink-unnest" => self.unnest.send(batch).await.unwrap(),
                     "sink-copy" => self.copy.send(batch).await.unwrap(),
+                    "sink-copy-rows-only" => self.rows_only.send(batch).await.unwrap(),
                     _ => bare_copy(&self.client, "bare_copy", batch).await,
                 }
             }
@@ -252,7 +274,7 @@ impl Setup {
     }
 }
 
-const WRITERS: [&str; 3] = ["sink-copy", "sink-unnest", "bare-copy"];
+const WRITERS: [&str; 4] = ["sink-copy", "sink-unnest", "bare-copy", "sink-copy-rows-only"];
 
 fn main() {
     let setup = Setup::new();
@@ -276,7 +298,11 @@ fn main() {
     setup.rt.block_on(async {
         setup
             .client
-            .batch_execute("TRUNCATE via_unnest, via_copy, bare_copy; CHECKPOINT")
+            .batch_execute(
+                "TRUNCATE via_unnest, via_copy, bare_copy, rows_only, via_copy_violations, \
+                 via_copy_violation_hours, via_copy_hours, via_unnest_violations, \
+                 via_unnest_violation_hours, via_unnest_hours; CHECKPOINT",
+            )
             .await
             .unwrap();
     });
@@ -284,15 +310,18 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(200);
-    let mut totals = [Duration::ZERO; 3];
+    let mut totals = [Duration::ZERO; 4];
     for _ in 0..rounds {
         for (total, writer) in totals.iter_mut().zip(WRITERS) {
             *total += setup.run(writer, &setup.next(1));
         }
     }
     let rate = |d: Duration| (rounds * BATCH) as f64 / d.as_secs_f64();
-    let [copy, unnest, bare] = totals.map(rate);
-    assert_eq!(WRITERS, ["sink-copy", "sink-unnest", "bare-copy"]);
+    let [copy, unnest, bare, rows_only] = totals.map(rate);
+    assert_eq!(
+        WRITERS,
+        ["sink-copy", "sink-unnest", "bare-copy", "sink-copy-rows-only"]
+    );
     println!("\nsustained, {rounds} batches of {BATCH} reports each, interleaved:");
     println!(
         "  sink, WriteMethod::Copy (default): {copy:>7.0} reports/s = {:>5.1}% of bare COPY",
@@ -303,4 +332,38 @@ fn main() {
         100.0 * unnest / bare
     );
     println!("  bare tokio-postgres binary COPY:   {bare:>7.0} reports/s");
+    println!(
+        "  sink, report rows alone:           {rows_only:>7.0} reports/s; with the violation \
+         tables {:.1}% of it",
+        100.0 * copy / rows_only
+    );
+
+    // The same two sinks on the seed data set: 2,000 violations, most reports in a few.
+    setup.rt.block_on(async {
+        setup
+            .client
+            .batch_execute(
+                "TRUNCATE via_copy, rows_only, via_copy_violations, via_copy_violation_hours, \
+                 via_copy_hours; CHECKPOINT",
+            )
+            .await
+            .unwrap();
+    });
+    let mut batches = Vec::new();
+    seed::generate((rounds * BATCH) as u64 * 2, jiff::Timestamp::now(), BATCH, |b| {
+        batches.push(b)
+    });
+    let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
+    for pair in batches.chunks(2) {
+        with += setup.run("sink-copy", &pair[..1]);
+        without += setup.run("sink-copy-rows-only", &pair[1..]);
+    }
+    let half = (batches.len() / 2 * BATCH) as f64;
+    let (with, without) = (half / with.as_secs_f64(), half / without.as_secs_f64());
+    println!("\nseed data set (2,000 violations), {} batches of {BATCH} each way:", batches.len() / 2);
+    println!("  sink with the violation tables: {with:>7.0} reports/s");
+    println!(
+        "  sink, report rows alone:        {without:>7.0} reports/s; with = {:.1}% of without",
+        100.0 * with / without
+    );
 }

@@ -32,6 +32,7 @@ pub struct PostgresStoreBuilder<Tls: MakeTls = NoTls> {
     partitions_ahead: u32,
     custom: Vec<CustomColumn>,
     method: WriteMethod,
+    violation_tables: bool,
 }
 
 impl<Tls: MakeTls> std::fmt::Debug for PostgresStoreBuilder<Tls> {
@@ -82,6 +83,7 @@ impl<Tls: MakeTls> PostgresStoreBuilder<Tls> {
             partitions_ahead: 7,
             custom: Vec::new(),
             method: WriteMethod::default(),
+            violation_tables: true,
         }
     }
 
@@ -117,6 +119,15 @@ impl<Tls: MakeTls> PostgresStoreBuilder<Tls> {
     /// How the sink writes batches (default [`WriteMethod::Copy`]).
     pub fn write_method(mut self, method: WriteMethod) -> Self {
         self.method = method;
+        self
+    }
+
+    /// For benchmarks only: the sink stores the report rows and leaves the violation tables
+    /// alone, so the read side no longer describes what is stored. It measures what keeping
+    /// them costs (`benches/postgres_ingest.rs`).
+    #[doc(hidden)]
+    pub fn without_violation_tables(mut self) -> Self {
+        self.violation_tables = false;
         self
     }
 
@@ -163,14 +174,18 @@ impl<Tls: MakeTls> PostgresStoreBuilder<Tls> {
                 Pool::builder().build_unchecked(manager)
             }
         };
-        Ok(assemble(
+        let mut store = assemble(
             pool,
             &table,
             self.partitioned,
             self.partitions_ahead,
             custom,
             self.method,
-        ))
+        );
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.violation_tables = self.violation_tables;
+        }
+        Ok(store)
     }
 }
 
@@ -194,6 +209,7 @@ pub(crate) fn assemble<Tls: MakeTls>(
             param_types: OnceCell::new(),
             known_days: Mutex::new(HashSet::new()),
             events: EventChannel::new(),
+            violation_tables: true,
         }),
     }
 }

@@ -122,7 +122,11 @@ impl<Tls: MakeTls> PostgresStore<Tls> {
                             group(batch.iter().filter(|r| ids.contains(&r.id.0))),
                         ),
                     };
-                    let events = super::groups::upsert(&tx, &self.inner.tables, &groups).await?;
+                    let events = if self.inner.violation_tables {
+                        super::groups::upsert(&tx, &self.inner.tables, &groups).await?
+                    } else {
+                        Vec::new()
+                    };
                     tx.commit().await?;
                     self.inner.events.publish(&events);
                     return Ok(WriteOutcome { inserted, events });

@@ -76,6 +76,8 @@ pub(crate) struct Inner<Tls: MakeTls> {
     /// The days known to have a partition.
     pub(crate) known_days: Mutex<HashSet<i64>>,
     pub(crate) events: EventChannel,
+    /// Whether the sink maintains the violation tables (always, but in benchmarks).
+    pub(crate) violation_tables: bool,
 }
 
 impl<Tls: MakeTls> Clone for PostgresStore<Tls> {
