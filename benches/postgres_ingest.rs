@@ -274,7 +274,12 @@ impl Setup {
     }
 }
 
-const WRITERS: [&str; 4] = ["sink-copy", "sink-unnest", "bare-copy", "sink-copy-rows-only"];
+const WRITERS: [&str; 4] = [
+    "sink-copy",
+    "sink-unnest",
+    "bare-copy",
+    "sink-copy-rows-only",
+];
 
 fn main() {
     let setup = Setup::new();
@@ -320,7 +325,12 @@ fn main() {
     let [copy, unnest, bare, rows_only] = totals.map(rate);
     assert_eq!(
         WRITERS,
-        ["sink-copy", "sink-unnest", "bare-copy", "sink-copy-rows-only"]
+        [
+            "sink-copy",
+            "sink-unnest",
+            "bare-copy",
+            "sink-copy-rows-only"
+        ]
     );
     println!("\nsustained, {rounds} batches of {BATCH} reports each, interleaved:");
     println!(
@@ -350,9 +360,12 @@ fn main() {
             .unwrap();
     });
     let mut batches = Vec::new();
-    seed::generate((rounds * BATCH) as u64 * 2, jiff::Timestamp::now(), BATCH, |b| {
-        batches.push(b)
-    });
+    seed::generate(
+        (rounds * BATCH) as u64 * 2,
+        jiff::Timestamp::now(),
+        BATCH,
+        |b| batches.push(b),
+    );
     let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
     for pair in batches.chunks(2) {
         with += setup.run("sink-copy", &pair[..1]);
@@ -360,7 +373,10 @@ fn main() {
     }
     let half = (batches.len() / 2 * BATCH) as f64;
     let (with, without) = (half / with.as_secs_f64(), half / without.as_secs_f64());
-    println!("\nseed data set (2,000 violations), {} batches of {BATCH} each way:", batches.len() / 2);
+    println!(
+        "\nseed data set (2,000 violations), {} batches of {BATCH} each way:",
+        batches.len() / 2
+    );
     println!("  sink with the violation tables: {with:>7.0} reports/s");
     println!(
         "  sink, report rows alone:        {without:>7.0} reports/s; with = {:.1}% of without",

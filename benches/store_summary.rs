@@ -74,7 +74,10 @@ fn main() {
     // is not.
     let end = Timestamp::from_second(Timestamp::now().as_second() / 3600 * 3600).unwrap();
     let ranges = [
-        ("1d", TimeRange::new(end - SignedDuration::from_hours(24), end)),
+        (
+            "1d",
+            TimeRange::new(end - SignedDuration::from_hours(24), end),
+        ),
         (
             "1d-off-the-hour",
             TimeRange::new(
@@ -82,7 +85,10 @@ fn main() {
                 end - SignedDuration::from_mins(17),
             ),
         ),
-        ("30d", TimeRange::new(end - SignedDuration::from_hours(24 * 30), end)),
+        (
+            "30d",
+            TimeRange::new(end - SignedDuration::from_hours(24 * 30), end),
+        ),
     ];
     for spec in stores.split(',') {
         let (kind, n) = spec.split_once(':').expect("STORES entries are kind:count");
@@ -120,7 +126,10 @@ fn main() {
                 b.iter(|| rt.block_on(store.summary(range, &options)).unwrap());
             });
             group.bench_function(BenchmarkId::new("group-by-rows", name), |b| {
-                b.iter(|| rt.block_on(store.summary_from_reports(range, &options)).unwrap());
+                b.iter(|| {
+                    rt.block_on(store.summary_from_reports(range, &options))
+                        .unwrap()
+                });
             });
         }
         group.finish();

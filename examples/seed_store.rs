@@ -30,7 +30,12 @@ async fn main() -> Result<(), BoxError> {
         match arg.as_str() {
             "--reports" => reports = args.next().ok_or("--reports N")?.parse()?,
             "--database-url" => url = args.next().ok_or("--database-url URL")?,
-            other => return Err(format!("unknown argument {other:?}; use --reports N --database-url URL").into()),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; use --reports N --database-url URL"
+                )
+                .into());
+            }
         }
     }
     let store: Arc<dyn ReportStore> = match url.strip_prefix("sqlite://") {
@@ -48,7 +53,9 @@ async fn main() -> Result<(), BoxError> {
             tokio::spawn(async move {
                 loop {
                     let batch = rx.lock().await.recv().await;
-                    let Some(batch) = batch else { return Ok::<(), BoxError>(()) };
+                    let Some(batch) = batch else {
+                        return Ok::<(), BoxError>(());
+                    };
                     store.write(&batch).await?;
                 }
             })

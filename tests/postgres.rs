@@ -1344,8 +1344,8 @@ async fn the_upgrade_fills_the_violation_tables_from_stored_reports() {
     db.client()
         .await
         .batch_execute(
-            "DROP TABLE csp_reports_violations, csp_reports_violation_hours, csp_reports_hours, \
-             csp_reports_claims; DROP INDEX csp_reports_fp, csp_reports_invalid; \
+            "DROP TABLE csp_reports_violations, csp_reports_violation_hours, \
+             csp_reports_violation_days, csp_reports_hours, csp_reports_claims; DROP INDEX csp_reports_fp, csp_reports_invalid; \
              DELETE FROM tower_csp_reports_migrations WHERE version = 2",
         )
         .await

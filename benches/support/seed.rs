@@ -61,7 +61,8 @@ fn violation(i: usize) -> (String, &'static str, String) {
     let site = i % 40;
     let document = format!("https://site{site}.example/page/{i}?session=abc&n={i}");
     let directive = DIRECTIVES[i % DIRECTIVES.len()];
-    let blocked = BLOCKED[(i / DIRECTIVES.len()) % BLOCKED.len()].replace("{}", &(i % 17).to_string());
+    let blocked =
+        BLOCKED[(i / DIRECTIVES.len()) % BLOCKED.len()].replace("{}", &(i % 17).to_string());
     (document, directive, blocked)
 }
 

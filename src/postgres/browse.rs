@@ -7,7 +7,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::groups::{VIOLATION_COLUMNS, violation};
 use super::store::{MakeTls, PostgresStore};
-use super::summary::{Params, bound, counts_sql, split_params};
+use super::summary::{Params, bound, counts_sql, day_params};
 use crate::report::WireFormat;
 use crate::store::group::parse_uuid;
 use crate::store::{
@@ -97,7 +97,7 @@ impl<Tls: MakeTls> PostgresStore<Tls> {
         let mut filters = Vec::new();
         let (from, in_range) = match query.range {
             Some(range) => {
-                for time in split_params(&range.split_hours()) {
+                for time in day_params(&range.split_days()) {
                     args.push(time, Type::TIMESTAMPTZ);
                 }
                 let counts = counts_sql(t, 1, "");
@@ -219,11 +219,11 @@ impl<Tls: MakeTls> PostgresStore<Tls> {
             )
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let times = split_params(&range.split_hours());
+        let times = day_params(&range.split_days());
         let mut params = super::summary::time_params(&times);
         params.push((&fp, Type::INT8));
         let in_range = conn
-            .query_typed_opt(&counts_sql(t, 1, "AND fingerprint = $7"), &params)
+            .query_typed_opt(&counts_sql(t, 1, "AND fingerprint = $11"), &params)
             .await?
             .map_or(0, |row| row.get::<_, i64>(1).max(0).unsigned_abs());
         let (since, to) = (bound(hour_floor(range.since())), bound(range.to()));

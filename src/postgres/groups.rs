@@ -137,6 +137,15 @@ pub(crate) async fn upsert<'a>(
          ON CONFLICT (hour, fingerprint) DO UPDATE SET count = h.count + excluded.count",
         t = tables.violation_hours,
     );
+    let day_fps: Vec<Value<'_>> = groups.days.iter().map(|d| Value::Int8(d.0)).collect();
+    let day_times: Vec<Value<'_>> = groups.days.iter().map(|d| Value::Time(d.1)).collect();
+    let day_counts: Vec<Value<'_>> = groups.days.iter().map(|d| Value::Int8(d.2)).collect();
+    let days_sql = format!(
+        "INSERT INTO {t} AS d (fingerprint, day, count)
+         SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[]) ORDER BY 1, 2
+         ON CONFLICT (day, fingerprint) DO UPDATE SET count = d.count + excluded.count",
+        t = tables.violation_days,
+    );
     let totals = &groups.totals;
     let total_hours: Vec<Value<'_>> = totals.iter().map(|h| Value::Time(h.hour)).collect();
     let total_all: Vec<Value<'_>> = totals.iter().map(|h| Value::Int8(h.total)).collect();
@@ -188,13 +197,19 @@ pub(crate) async fn upsert<'a>(
     ];
     let hours_params: [(&(dyn ToSql + Sync), Type); 3] = [
         (&hour_fps, bigints.clone()),
-        (&hour_times, times),
-        (&hour_counts, bigints),
+        (&hour_times, times.clone()),
+        (&hour_counts, bigints.clone()),
     ];
-    // The three statements go out together and run one after the other, in this order.
-    let (rows, _, _) = tokio::try_join!(
+    let days_params: [(&(dyn ToSql + Sync), Type); 3] = [
+        (&day_fps, bigints.clone()),
+        (&day_times, times),
+        (&day_counts, bigints),
+    ];
+    // The statements go out together and run one after the other, in this order.
+    let (rows, _, _, _) = tokio::try_join!(
         tx.query_typed(&violations_sql, &violation_params),
         tx.execute_typed(&hours_sql, &hours_params),
+        tx.execute_typed(&days_sql, &days_params),
         tx.execute_typed(&totals_sql, &totals_params),
     )?;
     let mut events: Vec<ViolationEvent> = rows

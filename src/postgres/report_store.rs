@@ -50,8 +50,7 @@ impl<Tls: MakeTls> ReportStore for PostgresStore<Tls> {
         range: TimeRange,
         options: &SummaryOptions,
     ) -> Result<Summary, StoreError> {
-        self.summary_split(range, range.split_hours(), options)
-            .await
+        self.summary_split(range, false, options).await
     }
 
     async fn summary_from_reports(
@@ -59,7 +58,7 @@ impl<Tls: MakeTls> ReportStore for PostgresStore<Tls> {
         range: TimeRange,
         options: &SummaryOptions,
     ) -> Result<Summary, StoreError> {
-        self.summary_split(range, range.scan(), options).await
+        self.summary_split(range, true, options).await
     }
 
     async fn counts(&self, range: TimeRange) -> Result<Counts, StoreError> {

@@ -6,7 +6,7 @@ use tokio_postgres::types::Type;
 
 use super::schema::{self, Tables, quote};
 use super::summary::{GROUPED, bound};
-use crate::store::{StoreError, hour_floor};
+use crate::store::{StoreError, day_floor, hour_floor};
 
 pub(crate) async fn delete_older_than(
     client: &mut tokio_postgres::Client,
@@ -18,6 +18,7 @@ pub(crate) async fn delete_older_than(
     let r = &t.reports;
     let before = bound(before);
     let hour = bound(hour_floor(before));
+    let day = bound(day_floor(before));
     let tx = client.transaction().await?;
     if partitioned && !dry_run {
         // Partitions are created and dropped under the same lock, by the sink and by us.
@@ -59,6 +60,34 @@ pub(crate) async fn delete_older_than(
             &params,
         )
         .await?;
+        // The day `before` falls in loses its deleted reports: whole hours from the hourly
+        // counts, the last hour from the rows; the days before it go.
+        tx.execute_typed(
+            &format!(
+                "UPDATE {vd} v SET count = v.count - d.n FROM (
+                     SELECT fingerprint, sum(n)::bigint AS n FROM (
+                         SELECT fingerprint, count AS n FROM {vh} WHERE hour >= $3 AND hour < $1
+                         UNION ALL {partial}
+                     ) p GROUP BY fingerprint
+                 ) d WHERE v.day = $3 AND v.fingerprint = d.fingerprint",
+                vd = t.violation_days,
+                vh = t.violation_hours,
+            ),
+            &[
+                params[0].clone(),
+                params[1].clone(),
+                (&day, Type::TIMESTAMPTZ),
+            ],
+        )
+        .await?;
+        tx.execute_typed(
+            &format!(
+                "DELETE FROM {} WHERE day < $1 OR (day = $1 AND count <= 0)",
+                t.violation_days
+            ),
+            &[(&day, Type::TIMESTAMPTZ)],
+        )
+        .await?;
         tx.execute_typed(
             &format!(
                 "UPDATE {vh} h SET count = h.count - d.n FROM ({partial}) d \
@@ -97,6 +126,8 @@ pub(crate) async fn delete_older_than(
             &[(&hour, Type::TIMESTAMPTZ)],
         )
         .await?;
+    }
+    if !dry_run {
         if partitioned {
             // Whole days before the limit go at once: no row-by-row delete, no bloat.
             let first_kept = schema::day_of(before);
@@ -117,8 +148,6 @@ pub(crate) async fn delete_older_than(
             &[(&before, Type::TIMESTAMPTZ)],
         )
         .await?;
-    }
-    if !dry_run {
         tx.execute_typed(
             &format!("DELETE FROM {} WHERE window_start < $1", t.claims),
             &[(&before, Type::TIMESTAMPTZ)],

@@ -65,6 +65,7 @@ pub(crate) struct Tables {
     pub(crate) reports: String,
     pub(crate) violations: String,
     pub(crate) violation_hours: String,
+    pub(crate) violation_days: String,
     pub(crate) hours: String,
     pub(crate) claims: String,
 }
@@ -76,6 +77,7 @@ impl Tables {
             reports: quote(name),
             violations: quote(&format!("{name}_violations")),
             violation_hours: quote(&format!("{name}_violation_hours")),
+            violation_days: quote(&format!("{name}_violation_days")),
             hours: quote(&format!("{name}_hours")),
             claims: quote(&format!("{name}_claims")),
         }
@@ -88,6 +90,8 @@ const DIRECTIVE: &str = "coalesce(effective_directive, violated_directive, '')";
 const DOCUMENT: &str = "split_part(split_part(coalesce(document_uri, url, ''), '#', 1), '?', 1)";
 /// The start of the UTC hour of `received_at`.
 pub(crate) const HOUR: &str = "to_timestamp(floor(extract(epoch FROM received_at) / 3600) * 3600)";
+/// The start of the UTC day of `received_at`.
+const DAY_START: &str = "to_timestamp(floor(extract(epoch FROM received_at) / 86400) * 86400)";
 
 /// The migrations, oldest first; the version of each is its position plus one.
 fn migrations(t: &Tables, partitioned: bool) -> Vec<String> {
@@ -111,6 +115,7 @@ fn migrations(t: &Tables, partitioned: bool) -> Vec<String> {
         reports,
         violations,
         violation_hours,
+        violation_days,
         hours,
         claims,
     } = t;
@@ -170,6 +175,12 @@ fn migrations(t: &Tables, partitioned: bool) -> Vec<String> {
                  CONSTRAINT {vh_pk} PRIMARY KEY (hour, fingerprint)
              ) WITH (fillfactor = 70);
              CREATE INDEX {vh_fp} ON {violation_hours} (fingerprint, hour);
+             CREATE TABLE {violation_days} (
+                 day timestamptz NOT NULL,
+                 fingerprint bigint NOT NULL,
+                 count bigint NOT NULL,
+                 CONSTRAINT {vd_pk} PRIMARY KEY (day, fingerprint)
+             ) WITH (fillfactor = 70);
              CREATE TABLE {hours} (
                  hour timestamptz NOT NULL,
                  total bigint NOT NULL,
@@ -191,6 +202,8 @@ fn migrations(t: &Tables, partitioned: bool) -> Vec<String> {
                  FROM {reports} GROUP BY 1;
              INSERT INTO {violation_hours}
                  SELECT {HOUR}, fingerprint, count(*) FROM {reports} WHERE {grouped} GROUP BY 1, 2;
+             INSERT INTO {violation_days}
+                 SELECT {DAY_START}, fingerprint, count(*) FROM {reports} WHERE {grouped} GROUP BY 1, 2;
              INSERT INTO {violations} (fingerprint, directive, blocked, document, document_host,
                      first_seen, last_seen, count, example_id, example_blocked_uri, example_policy,
                      example_disposition, example_sample, example_source_file, example_line,
@@ -205,6 +218,7 @@ fn migrations(t: &Tables, partitioned: bool) -> Vec<String> {
             v_pk = index("v_pk"),
             vh_pk = index("vh_pk"),
             vh_fp = index("vh_fp"),
+            vd_pk = index("vd_pk"),
             h_pk = index("h_pk"),
             c_pk = index("c_pk"),
             fp = index("fp"),
@@ -251,8 +265,12 @@ pub(crate) async fn migrate(
         )
         .await?;
         tx.batch_execute(&format!(
-            "DROP TABLE IF EXISTS {}, {}, {}, {}",
-            tables.violations, tables.violation_hours, tables.hours, tables.claims
+            "DROP TABLE IF EXISTS {}, {}, {}, {}, {}",
+            tables.violations,
+            tables.violation_hours,
+            tables.violation_days,
+            tables.hours,
+            tables.claims
         ))
         .await?;
         applied = 0;

@@ -10,7 +10,7 @@ use super::store::{MakeTls, PostgresStore};
 use crate::Fingerprint;
 use crate::store::group::stored_time;
 use crate::store::{
-    Counts, DirectiveHour, GroupCount, InvalidReport, RangeSplit, StoreError, Summary,
+    Counts, DaySplit, DirectiveHour, GroupCount, InvalidReport, RangeSplit, StoreError, Summary,
     SummaryOptions, TimeRange, ViolationStatus,
 };
 
@@ -40,21 +40,35 @@ pub(crate) fn edges(p: usize) -> String {
     )
 }
 
-/// `(fingerprint, n)`: each violation's reports in a split whose six parameters start at
-/// `$p`, with `filter` (`AND fingerprint = $9`, say) applied to both parts.
+/// `(fingerprint, n)`: each violation's reports in a day split whose ten parameters start at
+/// `$p` (see [`DaySplit::times`]), with `filter` (`AND fingerprint = $11`, say) applied to
+/// every part.
 pub(crate) fn counts_sql(t: &Tables, p: usize, filter: &str) -> String {
     format!(
         "SELECT fingerprint, sum(n)::bigint AS n FROM (
-             SELECT fingerprint, count AS n FROM {vh} WHERE hour >= ${p} AND hour < ${p1} {filter}
+             SELECT fingerprint, count AS n FROM {vd} WHERE day >= ${p} AND day < ${p1} {filter}
+             UNION ALL
+             SELECT fingerprint, count FROM {vh}
+             WHERE ((hour >= ${p2} AND hour < ${p3}) OR (hour >= ${p4} AND hour < ${p5})) {filter}
              UNION ALL
              SELECT fingerprint, count(*) FROM {r} WHERE {edges} AND {GROUPED} {filter}
              GROUP BY fingerprint
          ) counted GROUP BY fingerprint",
+        vd = t.violation_days,
         vh = t.violation_hours,
         r = t.reports,
         p1 = p + 1,
-        edges = edges(p + 2),
+        p2 = p + 2,
+        p3 = p + 3,
+        p4 = p + 4,
+        p5 = p + 5,
+        edges = edges(p + 6),
     )
+}
+
+/// The ten times of a day split, as parameters.
+pub(crate) fn day_params(split: &DaySplit) -> [Timestamp; 10] {
+    split.times().map(bound)
 }
 
 pub(crate) type Params<'a> = Vec<(&'a (dyn ToSql + Sync), Type)>;
@@ -71,15 +85,21 @@ fn count(row: &Row, i: usize) -> u64 {
 }
 
 impl<Tls: MakeTls> PostgresStore<Tls> {
-    /// A summary of `range` read as `split` says: the violation tables, or the rows alone.
+    /// A summary of `range`, read from the violation tables, or from the rows alone.
     pub(crate) async fn summary_split(
         &self,
         range: TimeRange,
-        split: RangeSplit,
+        from_rows: bool,
         options: &SummaryOptions,
     ) -> Result<Summary, StoreError> {
         let t = &self.inner.tables;
+        let (split, days) = if from_rows {
+            (range.scan(), range.scan_days())
+        } else {
+            (range.split_hours(), range.split_days())
+        };
         let times = split_params(&split);
+        let day_times = day_params(&days);
         let totals_sql = format!(
             "SELECT (SELECT coalesce(sum(total), 0)::bigint FROM {h} WHERE hour >= $1 AND hour < $2)
                   + (SELECT count(*) FROM {r} WHERE {edges}),
@@ -107,6 +127,7 @@ impl<Tls: MakeTls> PostgresStore<Tls> {
         let mut invalid_params = time_params(&range_times);
         invalid_params.push((&limit, Type::INT8));
         let params = time_params(&times);
+        let group_params = time_params(&day_times);
 
         let mut conn = self.conn().await?;
         // One snapshot for every figure, and every query sent before the first answer is read.
@@ -118,7 +139,7 @@ impl<Tls: MakeTls> PostgresStore<Tls> {
             .await?;
         let (totals, groups, invalid) = tokio::try_join!(
             tx.query_typed(&totals_sql, &params),
-            tx.query_typed(&groups_sql, &params),
+            tx.query_typed(&groups_sql, &group_params),
             tx.query_typed(&invalid_sql, &invalid_params),
         )?;
         tx.commit().await?;

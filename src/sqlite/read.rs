@@ -9,10 +9,10 @@ use super::schema::Tables;
 use super::write::{REPORT_COLUMNS, VIOLATION_COLUMNS, report, violation};
 use crate::Fingerprint;
 use crate::store::{
-    Counts, DETAIL_SAMPLE, DirectiveHour, GroupCount, HourCount, InvalidReport, RangeSplit,
-    ReportCursor, ReportPage, ReportQuery, Seen, Summary, SummaryOptions, TimeRange, Validity,
-    ViolationDetail, ViolationPage, ViolationQuery, ViolationSort, ViolationStatus, from_micros,
-    hour_floor, micros, top_counts,
+    Counts, DETAIL_SAMPLE, DaySplit, DirectiveHour, GroupCount, HourCount, InvalidReport,
+    RangeSplit, ReportCursor, ReportPage, ReportQuery, Seen, Summary, SummaryOptions, TimeRange,
+    Validity, ViolationDetail, ViolationPage, ViolationQuery, ViolationSort, ViolationStatus,
+    from_micros, hour_floor, micros, top_counts,
 };
 
 type Result<T> = rusqlite::Result<T>;
@@ -33,16 +33,30 @@ fn split_values(split: &RangeSplit) -> Vec<Value> {
         .collect()
 }
 
-/// `(fingerprint, n)`: each violation's reports in a split (parameters `?1` to `?6`), with
-/// `filter` applied to both parts.
+fn day_values(split: &DaySplit) -> Vec<Value> {
+    split
+        .times()
+        .into_iter()
+        .map(|t| Value::Integer(micros(t)))
+        .collect()
+}
+
+/// `(fingerprint, n)`: each violation's reports in a day split (parameters `?1` to `?10`,
+/// see `DaySplit::times`), with `filter` applied to every part.
 fn counts_sql(t: &Tables, filter: &str) -> String {
     format!(
         "SELECT fingerprint, sum(n) AS n FROM (
-             SELECT fingerprint, count AS n FROM {vh} WHERE hour >= ?1 AND hour < ?2 {filter}
+             SELECT fingerprint, count AS n FROM {vd} WHERE day >= ?1 AND day < ?2 {filter}
              UNION ALL
-             SELECT fingerprint, count(*) FROM {r} WHERE {EDGES} AND {GROUPED} {filter}
+             SELECT fingerprint, count FROM {vh}
+             WHERE ((hour >= ?3 AND hour < ?4) OR (hour >= ?5 AND hour < ?6)) {filter}
+             UNION ALL
+             SELECT fingerprint, count(*) FROM {r}
+             WHERE ((received_at >= ?7 AND received_at < ?8) OR (received_at >= ?9 AND received_at < ?10))
+                 AND {GROUPED} {filter}
              GROUP BY fingerprint
          ) GROUP BY fingerprint",
+        vd = t.violation_days,
         vh = t.violation_hours,
         r = t.reports,
     )
@@ -77,11 +91,16 @@ pub(crate) fn summary(
     conn: &Connection,
     t: &Tables,
     range: TimeRange,
-    split: RangeSplit,
+    from_rows: bool,
     options: &SummaryOptions,
 ) -> Result<Summary> {
-    let values = split_values(&split);
-    let (total, invalid, _) = totals(conn, t, &values)?;
+    let (split, days) = if from_rows {
+        (range.scan(), range.scan_days())
+    } else {
+        (range.split_hours(), range.split_days())
+    };
+    let (total, invalid, _) = totals(conn, t, &split_values(&split))?;
+    let values = day_values(&days);
     let sql = format!(
         "SELECT v.fingerprint, c.n, v.directive, v.blocked, v.document, v.status
          FROM ({counts}) c JOIN {v} v ON v.fingerprint = c.fingerprint",
@@ -206,7 +225,7 @@ pub(crate) fn violations(
     let mut filters = Vec::new();
     let (from, in_range) = match query.range {
         Some(range) => {
-            args.0 = split_values(&range.split_hours());
+            args.0 = day_values(&range.split_days());
             let column = match query.seen {
                 Seen::InRange => None,
                 Seen::FirstInRange => Some("v.first_seen"),
@@ -316,11 +335,11 @@ pub(crate) fn detail(
     recent: usize,
 ) -> Result<Option<ViolationDetail>> {
     let fp = fingerprint.0 as i64;
-    let mut args = split_values(&range.split_hours());
+    let mut args = day_values(&range.split_days());
     args.push(Value::Integer(fp));
     let in_range: i64 = conn
         .query_row(
-            &counts_sql(t, "AND fingerprint = ?7"),
+            &counts_sql(t, "AND fingerprint = ?11"),
             params_from_iter(&args),
             |row| row.get(1),
         )

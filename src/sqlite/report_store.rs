@@ -101,7 +101,7 @@ impl ReportStore for SqliteStore {
         options: &SummaryOptions,
     ) -> Result<Summary, StoreError> {
         let options = *options;
-        self.query(move |conn, t| read::summary(conn, t, range, range.split_hours(), &options))
+        self.query(move |conn, t| read::summary(conn, t, range, false, &options))
             .await
     }
 
@@ -111,7 +111,7 @@ impl ReportStore for SqliteStore {
         options: &SummaryOptions,
     ) -> Result<Summary, StoreError> {
         let options = *options;
-        self.query(move |conn, t| read::summary(conn, t, range, range.scan(), &options))
+        self.query(move |conn, t| read::summary(conn, t, range, true, &options))
             .await
     }
 

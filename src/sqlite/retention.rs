@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 
 use super::schema::Tables;
-use crate::store::{hour_floor, micros};
+use crate::store::{day_floor, hour_floor, micros};
 
 const GROUPED: &str = "invalid_reason IS NULL AND report_type = 'csp-violation'";
 
@@ -49,6 +49,28 @@ pub(crate) fn delete_older(
                 vh = t.violation_hours,
             ),
             params,
+        )?;
+        // The day `before` falls in loses its deleted reports; the days before it go.
+        let day = micros(day_floor(before));
+        conn.execute(
+            &format!(
+                "UPDATE {vd} AS v SET count = v.count - d.n FROM (
+                     SELECT fingerprint, sum(n) AS n FROM (
+                         SELECT fingerprint, count AS n FROM {vh} WHERE hour >= ?3 AND hour < ?1
+                         UNION ALL {partial}
+                     ) GROUP BY fingerprint
+                 ) AS d WHERE v.day = ?3 AND v.fingerprint = d.fingerprint",
+                vd = t.violation_days,
+                vh = t.violation_hours,
+            ),
+            [params[0], params[1], day],
+        )?;
+        conn.execute(
+            &format!(
+                "DELETE FROM {} WHERE day < ?1 OR (day = ?1 AND count <= 0)",
+                t.violation_days
+            ),
+            [day],
         )?;
         conn.execute(
             &format!(

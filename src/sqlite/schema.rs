@@ -18,6 +18,7 @@ pub(crate) struct Tables {
     pub(crate) reports: String,
     pub(crate) violations: String,
     pub(crate) violation_hours: String,
+    pub(crate) violation_days: String,
     pub(crate) hours: String,
     pub(crate) claims: String,
 }
@@ -30,6 +31,7 @@ impl Tables {
             reports: quote(""),
             violations: quote("_violations"),
             violation_hours: quote("_violation_hours"),
+            violation_days: quote("_violation_days"),
             hours: quote("_hours"),
             claims: quote("_claims"),
         }
@@ -100,6 +102,12 @@ fn migrations(t: &Tables) -> Vec<String> {
              PRIMARY KEY (hour, fingerprint)
          ) WITHOUT ROWID;
          CREATE INDEX \"{name}_vh_fp\" ON {vh} (fingerprint, hour);
+         CREATE TABLE {vd} (
+             day INTEGER NOT NULL,
+             fingerprint INTEGER NOT NULL,
+             count INTEGER NOT NULL,
+             PRIMARY KEY (day, fingerprint)
+         ) WITHOUT ROWID;
          CREATE TABLE {h} (
              hour INTEGER PRIMARY KEY,
              total INTEGER NOT NULL,
@@ -115,6 +123,7 @@ fn migrations(t: &Tables) -> Vec<String> {
         r = t.reports,
         v = t.violations,
         vh = t.violation_hours,
+        vd = t.violation_days,
         h = t.hours,
         c = t.claims,
     )]
@@ -236,6 +245,6 @@ pub(crate) fn open(path: &Path, create: bool, busy: Duration) -> Result<Connecti
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -65536;",
     )
-        .map_err(|e| sqlite_error(path, e))?;
+    .map_err(|e| sqlite_error(path, e))?;
     Ok(conn)
 }

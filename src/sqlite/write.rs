@@ -252,6 +252,17 @@ pub(crate) fn write(
             .execute(params![micros(*hour), fingerprint, count])
             .map_err(fail)?;
     }
+    let mut days = conn
+        .prepare_cached(&format!(
+            "INSERT INTO {} AS d (day, fingerprint, count) VALUES (?1, ?2, ?3)
+             ON CONFLICT (day, fingerprint) DO UPDATE SET count = d.count + excluded.count",
+            t.violation_days
+        ))
+        .map_err(fail)?;
+    for (fingerprint, day, count) in &groups.days {
+        days.execute(params![micros(*day), fingerprint, count])
+            .map_err(fail)?;
+    }
     let mut totals = conn
         .prepare_cached(&format!(
             "INSERT INTO {} AS h (hour, total, invalid, violations) VALUES (?1, ?2, ?3, ?4)

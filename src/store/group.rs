@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use super::range::{from_micros, hour_floor, micros};
+use super::range::{day_floor, from_micros, hour_floor, micros};
 use super::violation::url_host;
 use crate::Report;
 use crate::report::{blocked_origin, strip_query};
@@ -44,6 +44,8 @@ pub(crate) struct BatchGroups<'a> {
     pub(crate) violations: Vec<BatchViolation<'a>>,
     /// (fingerprint, hour, count), sorted by fingerprint then hour.
     pub(crate) hours: Vec<(i64, Timestamp, i64)>,
+    /// (fingerprint, day, count), sorted by fingerprint then day.
+    pub(crate) days: Vec<(i64, Timestamp, i64)>,
     /// Sorted by hour.
     pub(crate) totals: Vec<HourTotals>,
 }
@@ -71,6 +73,7 @@ pub(crate) fn stored_time(at: Timestamp) -> Timestamp {
 pub(crate) fn group<'a>(reports: impl IntoIterator<Item = &'a Report>) -> BatchGroups<'a> {
     let mut violations: BTreeMap<i64, BatchViolation<'a>> = BTreeMap::new();
     let mut hours: BTreeMap<(i64, Timestamp), i64> = BTreeMap::new();
+    let mut days: BTreeMap<(i64, Timestamp), i64> = BTreeMap::new();
     let mut totals: BTreeMap<Timestamp, HourTotals> = BTreeMap::new();
     for report in reports {
         let at = stored_time(report.received_at);
@@ -92,6 +95,7 @@ pub(crate) fn group<'a>(reports: impl IntoIterator<Item = &'a Report>) -> BatchG
         // Stored as the same 64 bits, read back with `as u64`.
         let fingerprint = report.fingerprint.0 as i64;
         *hours.entry((fingerprint, hour)).or_default() += 1;
+        *days.entry((fingerprint, day_floor(at))).or_default() += 1;
         violations
             .entry(fingerprint)
             .and_modify(|v| {
@@ -124,6 +128,7 @@ pub(crate) fn group<'a>(reports: impl IntoIterator<Item = &'a Report>) -> BatchG
     BatchGroups {
         violations: violations.into_values().collect(),
         hours: hours.into_iter().map(|((f, h), n)| (f, h, n)).collect(),
+        days: days.into_iter().map(|((f, d), n)| (f, d, n)).collect(),
         totals: totals.into_values().collect(),
     }
 }

@@ -115,7 +115,7 @@ pub use violation::{
 
 pub(crate) use event::EventChannel;
 pub(crate) use name::identifier;
-pub(crate) use range::{RangeSplit, from_micros, hour_floor, micros};
+pub(crate) use range::{DaySplit, RangeSplit, day_floor, from_micros, hour_floor, micros};
 pub(crate) use sink::StoreSink;
 pub(crate) use summary::GroupCount;
 pub(crate) use violation::{DETAIL_SAMPLE, top_counts};

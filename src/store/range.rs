@@ -77,6 +77,38 @@ impl TimeRange {
         }
     }
 
+    /// The range cut for per-violation counts: whole UTC days from the daily counts, the
+    /// whole hours left at either end from the hourly counts, and the rest of an hour at
+    /// either end from the rows. A month is then 30 rows per violation, not 720.
+    pub(crate) fn split_days(&self) -> DaySplit {
+        let hours = self.split_hours();
+        let (first_hour, last_hour) = hours.hours;
+        let first_day = day_ceil(first_hour);
+        let last_day = day_floor(last_hour);
+        if first_hour >= last_hour || first_day >= last_day {
+            return DaySplit {
+                days: (first_hour, first_hour),
+                hours: [hours.hours, (last_hour, last_hour)],
+                edges: hours.edges,
+            };
+        }
+        DaySplit {
+            days: (first_day, last_day),
+            hours: [(first_hour, first_day), (last_day, last_hour)],
+            edges: hours.edges,
+        }
+    }
+
+    /// The whole range read from the report rows, for per-violation counts.
+    pub(crate) fn scan_days(&self) -> DaySplit {
+        let scan = self.scan();
+        DaySplit {
+            days: scan.hours,
+            hours: [scan.hours, scan.hours],
+            edges: scan.edges,
+        }
+    }
+
     /// The whole range read from the report rows, with no hourly counts.
     pub(crate) fn scan(&self) -> RangeSplit {
         if self.is_empty() {
@@ -112,7 +144,44 @@ impl RangeSplit {
     }
 }
 
+/// How a range is read for per-violation counts: whole days `[days.0, days.1)` from the daily
+/// counts, two stretches of whole hours from the hourly counts, two edges from the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DaySplit {
+    pub(crate) days: (Timestamp, Timestamp),
+    pub(crate) hours: [(Timestamp, Timestamp); 2],
+    pub(crate) edges: [(Timestamp, Timestamp); 2],
+}
+
+impl DaySplit {
+    /// The ten times, in the order the stores' statements take them: days, hours, edges.
+    pub(crate) fn times(&self) -> [Timestamp; 10] {
+        let [(a, b), (c, d)] = self.hours;
+        let [(e, f), (g, h)] = self.edges;
+        [self.days.0, self.days.1, a, b, c, d, e, f, g, h]
+    }
+}
+
 const HOUR_MICROS: i64 = 3_600_000_000;
+const DAY_MICROS: i64 = 24 * HOUR_MICROS;
+
+/// The start of the UTC day `at` falls in.
+pub(crate) fn day_floor(at: Timestamp) -> Timestamp {
+    let micros = at.as_microsecond().div_euclid(DAY_MICROS) * DAY_MICROS;
+    Timestamp::from_microsecond(micros).unwrap_or(at)
+}
+
+/// The start of the first UTC day that begins at or after `at`.
+fn day_ceil(at: Timestamp) -> Timestamp {
+    let floor = day_floor(at);
+    if floor == at {
+        floor
+    } else {
+        floor
+            .checked_add(SignedDuration::from_hours(24))
+            .unwrap_or(Timestamp::MAX)
+    }
+}
 
 /// The start of the UTC hour `at` falls in.
 pub(crate) fn hour_floor(at: Timestamp) -> Timestamp {
@@ -211,6 +280,63 @@ mod tests {
         let split = empty.split_hours();
         assert_eq!(split.hours.0, split.hours.1);
         assert!(split.edges.iter().all(|(a, b)| a == b));
+    }
+
+    #[test]
+    fn day_splits() {
+        let range = TimeRange::new(ts("2026-11-20T22:30:00Z"), ts("2026-11-23T01:15:00Z"));
+        let split = range.split_days();
+        assert_eq!(
+            split.days,
+            (ts("2026-11-21T00:00:00Z"), ts("2026-11-23T00:00:00Z"))
+        );
+        assert_eq!(
+            split.hours,
+            [
+                (ts("2026-11-20T23:00:00Z"), ts("2026-11-21T00:00:00Z")),
+                (ts("2026-11-23T00:00:00Z"), ts("2026-11-23T01:00:00Z"))
+            ]
+        );
+        assert_eq!(
+            split.edges,
+            [
+                (ts("2026-11-20T22:30:00Z"), ts("2026-11-20T23:00:00Z")),
+                (ts("2026-11-23T01:00:00Z"), ts("2026-11-23T01:15:00Z"))
+            ]
+        );
+        // Less than a day: hours and edges only.
+        let short = TimeRange::new(ts("2026-11-20T10:30:00Z"), ts("2026-11-20T15:00:00Z"));
+        let split = short.split_days();
+        assert_eq!(split.days.0, split.days.1);
+        assert_eq!(
+            split.hours[0],
+            (ts("2026-11-20T11:00:00Z"), ts("2026-11-20T15:00:00Z"))
+        );
+        // Every instant of the range is in exactly one part.
+        for range in [
+            range,
+            short,
+            TimeRange::all(),
+            TimeRange::new(ts("2026-11-20T10:10:00Z"), ts("2026-11-20T10:20:00Z")),
+        ] {
+            let split = range.split_days();
+            let t = split.times();
+            let mut parts: Vec<(Timestamp, Timestamp)> = t
+                .chunks(2)
+                .map(|p| (p[0], p[1]))
+                .filter(|(a, b)| a < b)
+                .collect();
+            parts.sort();
+            assert_eq!(
+                parts.first().map(|p| p.0),
+                Some(range.since()).filter(|_| !range.is_empty())
+            );
+            assert!(
+                parts.windows(2).all(|w| w[0].1 == w[1].0),
+                "{range}: {parts:?}"
+            );
+            assert_eq!(parts.last().map(|p| p.1), Some(range.to()));
+        }
     }
 
     #[test]
