@@ -69,11 +69,11 @@
 //!
 //! Beside it, named after it: `{table}_violations` (one row per violation, keyed by
 //! fingerprint: directive, blocked, document, document host, first and last seen, count,
-//! status, note, an example report's fields), `{table}_violation_hours` (reports per
-//! violation per UTC hour), `{table}_hours` (reports, invalid and violation reports per UTC
-//! hour) and `{table}_claims` (the windows claimed with
-//! [`claim_window`](crate::store::ReportStore::claim_window)). The sink upserts the first
-//! three in the transaction that stores the reports, each table's rows in key order, so two
+//! status, note, an example report's fields), `{table}_violation_hours` and
+//! `{table}_violation_days` (reports per violation per UTC hour and day), `{table}_hours`
+//! (reports, invalid and violation reports per UTC hour) and `{table}_claims` (the windows
+//! claimed with [`claim_window`](crate::store::ReportStore::claim_window)). The sink upserts
+//! the first four in the transaction that stores the reports, each table's rows in key order, so two
 //! collectors writing the same violations at once take their locks in the same order and
 //! never deadlock; a retried batch counts only the rows it actually inserted.
 //!

@@ -47,7 +47,8 @@
 //! (`raw_json`, or `raw_text` when it is not JSON) and every field in a typed column (times as
 //! microseconds since the Unix epoch, UTC; the id as 16 bytes; the fingerprint as a signed
 //! 64-bit integer), indexed by time, by violation and (invalid ones) by time; and beside it
-//! `{table}_violations`, `{table}_violation_hours`, `{table}_hours` and `{table}_claims`.
+//! `{table}_violations`, `{table}_violation_hours`, `{table}_violation_days`, `{table}_hours`
+//! and `{table}_claims`.
 //! Migrations are versioned in `tower_csp_reports_migrations`; a schema written by a newer
 //! version of the crate is refused with an error naming both versions. Custom columns are a
 //! Postgres feature: with SQLite, query `raw_json` with SQLite's JSON functions instead.

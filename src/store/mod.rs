@@ -5,7 +5,7 @@
 //! A store keeps every report, valid or not (the raw item kept as sent), and groups the
 //! valid CSP violations into [`Violation`]s: one per [`Fingerprint`](crate::Fingerprint)
 //! (directive + blocked origin or keyword + document without query), with a count, first
-//! and last seen times, hourly counts and a [`ViolationStatus`] people set. The groups are
+//! and last seen times, hourly and daily counts and a [`ViolationStatus`] people set. The groups are
 //! upserted in the transaction that stores the reports, so they are always exactly what is
 //! stored; summaries and lists read them, so their cost grows with the violations, not
 //! the reports.

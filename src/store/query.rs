@@ -92,8 +92,8 @@ impl ViolationQuery {
     }
 
     /// Only violations seen in this range; counts are then those of the range. The range is
-    /// exact: whole hours come from the hourly counts, the rest of an hour at either end from
-    /// the report rows.
+    /// exact: whole days and hours come from the daily and hourly counts, the rest of an
+    /// hour at either end from the report rows.
     pub fn range(mut self, range: TimeRange) -> Self {
         self.range = Some(range);
         self

@@ -59,9 +59,10 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
     /// for the others. Claims are kept until retention deletes what is older.
     async fn claim_window(&self, name: &str, start: Timestamp) -> Result<bool, StoreError>;
 
-    /// Totals and top lists for a range, read from the violation and hourly tables (their
-    /// cost grows with the number of violations, not of reports). Exact for any range: whole
-    /// hours come from the hourly tables, the rest of an hour at either end from the rows.
+    /// Totals and top lists for a range, read from the violation tables (their cost grows
+    /// with the number of violations, not of reports). Exact for any range: whole UTC days
+    /// come from the daily counts, whole hours from the hourly counts, the rest of an hour at
+    /// either end from the rows.
     async fn summary(
         &self,
         range: TimeRange,
