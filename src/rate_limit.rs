@@ -77,10 +77,6 @@ impl RateLimiter {
         }
     }
 
-    pub(crate) fn limit(&self) -> RateLimit {
-        self.limit
-    }
-
     fn per_second(&self) -> f64 {
         f64::from(self.limit.burst) / self.limit.period.as_secs_f64()
     }

@@ -79,10 +79,6 @@ impl Sampler {
         }
     }
 
-    pub(crate) fn sampling(&self) -> Sampling {
-        self.sampling
-    }
-
     /// Whether to keep the next report with this fingerprint.
     pub(crate) fn keep(&self, fingerprint: Fingerprint) -> bool {
         let s = &self.sampling;

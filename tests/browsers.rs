@@ -407,12 +407,13 @@ async fn run(browser: Browser, case: Case) {
     let scheme = if https { "https" } else { "http" };
 
     let memory = MemorySink::new();
-    let layer = CspReportLayer::new()
+    let layer = CspReportLayer::builder()
         .path("/csp-report")
-        .expect("a valid path")
         .filter(KeepAll)
         .dispatch(Dispatch::Inline)
-        .sink(memory.clone());
+        .sink(memory.clone())
+        .build()
+        .unwrap();
     let handle = layer.handle();
     let uploads = Uploads::default();
     let recorder = middleware::from_fn_with_state(uploads.clone(), record);

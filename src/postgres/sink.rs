@@ -10,8 +10,8 @@ use super::StoreError;
 use super::column::ColumnValue;
 use super::schema::{self, COLUMNS, quote};
 use super::store::{MakeTls, PostgresStore, WriteMethod};
-use crate::Report;
 use crate::sink::{ReportBatch, ReportSink, SinkError};
+use crate::{Report, SinkOptions};
 
 /// Writes every report it receives into the store's table, valid or not.
 ///
@@ -107,6 +107,11 @@ impl<Tls: MakeTls> ReportSink for PostgresSink<Tls> {
             Err(e) if e.is_transient() => Err(SinkError::transient(e)),
             Err(e) => Err(SinkError::permanent(e)),
         }
+    }
+
+    /// [`SinkOptions::store`]: required, large batches, several at once.
+    fn default_options(&self) -> SinkOptions {
+        SinkOptions::store()
     }
 }
 

@@ -22,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tower_csp_reports::filter::KeepAll;
 use tower_csp_reports::sink::TracingSink;
-use tower_csp_reports::{Cors, CspReportHandle, CspReportLayer};
+use tower_csp_reports::{Cors, CspReportHandle, CspReportLayer, CspReportLayerBuilder, ReportSink};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -66,9 +66,23 @@ pub(crate) struct Args {
     )]
     cors_origins: Vec<String>,
 
-    /// The largest report body accepted, in bytes.
-    #[arg(long, env = "CSP_REPORTS_MAX_BODY_SIZE", default_value_t = 64 * 1024)]
+    /// The largest report body accepted, in bytes (browsers send batches of 100 KB and more).
+    #[arg(long, env = "CSP_REPORTS_MAX_BODY_SIZE", default_value_t = 1024 * 1024)]
     max_body_size: usize,
+
+    /// The most reports kept from one request (default: the body limit / 200 bytes).
+    #[arg(long, env = "CSP_REPORTS_MAX_REPORTS_PER_REQUEST")]
+    max_reports_per_request: Option<usize>,
+
+    /// When the store cannot keep up: reject answers 503 with Retry-After, so a 204 always
+    /// means the reports are queued for the store; drop answers 204 and drops (and counts)
+    /// what the store's queue cannot hold.
+    #[arg(long, env = "CSP_REPORTS_OVERLOAD", value_enum, default_value_t = Overload::Reject)]
+    overload: Overload,
+
+    /// How long a request waits for room in the store's queue before its 503.
+    #[arg(long, env = "CSP_REPORTS_ADMISSION_WAIT", default_value = "250ms", value_parser = parse_duration)]
+    admission_wait: Duration,
 
     /// The filter that runs before the sinks.
     #[arg(long, env = "CSP_REPORTS_FILTER", value_enum, default_value_t = FilterChoice::Default)]
@@ -126,6 +140,15 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(span.abs()).map_err(|e| format!("{text:?}: {e}"))
 }
 
+/// What happens when the store's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Overload {
+    /// Answer 503 with Retry-After: the browser may send the reports again.
+    Reject,
+    /// Answer 204 and drop the reports that do not fit (counted as dropped).
+    Drop,
+}
+
 /// How reports are mailed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum MailMode {
@@ -148,7 +171,11 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
                 .map_err(failed("cannot migrate the database"))?;
         }
         tracing::info!(target: "csp_reports", table = store.table_name(), "storing reports in Postgres");
-        layer = layer.sink(store.sink());
+        let sink = store.sink();
+        let options = sink
+            .default_options()
+            .required(args.overload == Overload::Reject);
+        layer = layer.sink_with(sink, options);
     }
     let mut mail = None;
     if args.mail.configured() {
@@ -171,15 +198,20 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     } else if args.mail.smtp_url.is_some() {
         return Err(Failure::usage("--smtp-url needs at least one --smtp-to"));
     }
-    run(args, layer, mail).await
+    run(args, layer.build()?, mail).await
 }
 
-/// Builds the layer from the options, with the log sink; other sinks are added by the caller.
-pub(crate) fn layer(args: &Args) -> Result<CspReportLayer, Failure> {
-    let mut layer = CspReportLayer::new()
-        .paths(args.paths.iter().cloned())?
-        .max_body_size(args.max_body_size)?
+/// Configures the layer from the options, with the log sink; other sinks are added by the
+/// caller, which builds it.
+pub(crate) fn layer(args: &Args) -> Result<CspReportLayerBuilder, Failure> {
+    let mut layer = CspReportLayer::builder()
+        .paths(args.paths.iter().cloned())
+        .max_body_size(args.max_body_size)
+        .admission_wait(args.admission_wait)
         .sink(TracingSink::new());
+    if let Some(max) = args.max_reports_per_request {
+        layer = layer.max_reports_per_request(max);
+    }
     if !args.cors_origins.is_empty() {
         layer = layer.cors(Cors::origins(&args.cors_origins)?);
     }
