@@ -12,6 +12,7 @@ mod future;
 mod handle;
 mod layer;
 pub mod parse;
+pub mod policy;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
