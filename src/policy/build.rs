@@ -156,8 +156,8 @@ impl Proposer {
     /// most of them name, read leniently).
     ///
     /// Reports can be sent by anyone, so can their `original-policy`: the proposal says
-    /// which policy it started from; give the real one with [`propose_from`]
-    /// (Self::propose_from) where that matters.
+    /// which policy it started from; give the real one with
+    /// [`propose_from`](Self::propose_from) where that matters.
     pub fn propose(&self, observations: &[Observation]) -> Result<Proposal, BuildError> {
         if observations.is_empty() {
             return Err(BuildError::NothingToBuildFrom);

@@ -152,3 +152,50 @@ impl Observation {
         groups.into_values().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ContentType;
+    use crate::parse::{Limits, parse_body};
+
+    #[test]
+    fn from_report_table() {
+        let cases: &[(&str, Option<(&str, &str, &str)>)] = &[
+            (
+                r#"{"csp-report":{"document-uri":"https://s.example/a?token=secret#x","effective-directive":"img-src","blocked-uri":"https://cdn.example/x.png?sig=1","original-policy":"img-src 'none'","line-number":3}}"#,
+                Some((
+                    "img-src",
+                    "https://cdn.example/x.png",
+                    "https://s.example/a",
+                )),
+            ),
+            // Old browsers: the whole directive in violated-directive.
+            (
+                r#"{"csp-report":{"document-uri":"https://s.example/","violated-directive":"script-src 'self'","blocked-uri":"inline"}}"#,
+                Some(("script-src", "inline", "https://s.example/")),
+            ),
+            // Not a violation, or not valid: nothing to learn from.
+            (
+                r#"[{"type":"deprecation","url":"https://s.example/","body":{"id":"x"}}]"#,
+                None,
+            ),
+            (r#"{"csp-report":{"blocked-uri":"inline"}}"#, None),
+        ];
+        for (body, expected) in cases {
+            let parsed = parse_body(body.as_bytes(), ContentType::Json, &Limits::default());
+            let observation = Observation::from_report(&parsed.reports[0]);
+            let got = observation.as_ref().map(|o| {
+                (
+                    o.directive.as_str(),
+                    o.blocked.as_str(),
+                    o.document.as_str(),
+                )
+            });
+            assert_eq!(got, *expected, "{body}");
+            if let Some(o) = observation {
+                assert_eq!((o.count, o.pages), (1, 1));
+            }
+        }
+    }
+}
