@@ -161,7 +161,8 @@ mod tests {
 
     #[test]
     fn from_report_table() {
-        let cases: &[(&str, Option<(&str, &str, &str)>)] = &[
+        type Learned<'a> = Option<(&'a str, &'a str, &'a str)>;
+        let cases: &[(&str, Learned<'_>)] = &[
             (
                 r#"{"csp-report":{"document-uri":"https://s.example/a?token=secret#x","effective-directive":"img-src","blocked-uri":"https://cdn.example/x.png?sig=1","original-policy":"img-src 'none'","line-number":3}}"#,
                 Some((
