@@ -10,6 +10,7 @@ pub mod filter;
 mod layer;
 #[doc(hidden)]
 pub mod parse;
+pub mod policy;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
