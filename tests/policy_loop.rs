@@ -427,12 +427,13 @@ impl World {
         // For now the collector is the layer in process, in front of the site; it will be
         // `csp-reports serve` with a store, and the builder `csp-reports policy`.
         let memory = MemorySink::new();
-        let layer = CspReportLayer::new()
+        let layer = CspReportLayer::builder()
             .path("/csp-report")
-            .expect("a valid path")
             .filter(KeepAll)
             .dispatch(Dispatch::Inline)
-            .sink(memory.clone());
+            .sink(memory.clone())
+            .build()
+            .expect("a valid layer");
         let handle = layer.handle();
         let headers = PageHeaders::default();
         let tour = Arc::new(Tour {
