@@ -21,6 +21,7 @@ pub mod report;
 pub mod sample;
 mod service;
 pub mod sink;
+mod table;
 
 pub use body::ResponseBody;
 pub use bytestring::{self, ByteString};
