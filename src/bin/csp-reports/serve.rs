@@ -355,7 +355,8 @@ pub(crate) async fn run(
         header_read: limits.header_read_timeout,
         idle: limits.idle_timeout,
     };
-    let permits = cap.max as usize;
+    // `Semaphore::MAX_PERMITS` is below `u32::MAX` on 32-bit targets.
+    let permits = (cap.max as usize).min(Semaphore::MAX_PERMITS);
     let open = Arc::new(Semaphore::new(permits));
     let (stop, stopped) = watch::channel(());
     let mut backoff = AcceptBackoff::default();
@@ -424,7 +425,7 @@ pub(crate) async fn run(
     tracing::info!(target: "csp_reports", "shutting down: finishing open requests");
     stop.send_replace(());
     // Every connection holds a permit until it ends: all of them back means all closed.
-    let all_closed = open.acquire_many(cap.max);
+    let all_closed = open.acquire_many(permits as u32);
     if tokio::time::timeout(args.shutdown_timeout, all_closed)
         .await
         .is_err()
