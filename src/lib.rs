@@ -18,6 +18,7 @@ pub mod rate_limit;
 pub mod report;
 pub mod sample;
 pub mod sink;
+mod table;
 
 pub use bytestring::{self, ByteString};
 pub use cors::Cors;
