@@ -393,8 +393,7 @@ impl<T> serde::de::Visitor<'_> for TextVisitor<T> {
     }
 
     fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
-        (self.parse)(text)
-            .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+        (self.parse)(text).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(text), &self))
     }
 }
 
@@ -562,7 +561,8 @@ mod tests {
         assert_eq!(back, report);
 
         // The unset optional fields come back unset, whether written as null or left out.
-        let mut sparse = Report::empty(WireFormat::Unparsed, "\u{0}\r\n".into(), report.received_at);
+        let mut sparse =
+            Report::empty(WireFormat::Unparsed, "\u{0}\r\n".into(), report.received_at);
         sparse.invalid_reason = Some("not JSON".to_owned());
         let text = serde_json::to_string(&sparse).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), sparse);
@@ -600,7 +600,10 @@ mod tests {
         for value in [0, 1, u64::MAX] {
             let fingerprint = Fingerprint(value);
             let json = serde_json::to_string(&fingerprint).unwrap();
-            assert_eq!(serde_json::from_str::<Fingerprint>(&json).unwrap(), fingerprint);
+            assert_eq!(
+                serde_json::from_str::<Fingerprint>(&json).unwrap(),
+                fingerprint
+            );
         }
     }
 
@@ -621,9 +624,18 @@ mod tests {
             assert!(serde_json::from_str::<ReportId>(&json).is_err(), "{text:?}");
         }
         assert!(serde_json::from_str::<ReportId>("12").is_err());
-        for text in ["", "0", "fffffffffffffffff", "000000000000000g", "-00000000000000f"] {
+        for text in [
+            "",
+            "0",
+            "fffffffffffffffff",
+            "000000000000000g",
+            "-00000000000000f",
+        ] {
             let json = serde_json::to_string(text).unwrap();
-            assert!(serde_json::from_str::<Fingerprint>(&json).is_err(), "{text:?}");
+            assert!(
+                serde_json::from_str::<Fingerprint>(&json).is_err(),
+                "{text:?}"
+            );
         }
     }
 }
