@@ -269,7 +269,7 @@ async fn a_retried_batch_is_not_duplicated_in_the_stream() {
 
     let stats = sink.stats();
     assert!(
-        stats.duplicates >= 300 + 1,
+        stats.duplicates > 300,
         "the retry was deduplicated: {stats:?}"
     );
     assert_eq!(stats.published, 350);
