@@ -483,6 +483,10 @@ impl NatsConsumer {
     /// hand (the sink's call and the acknowledgements) and returns. Pass
     /// `tokio::signal::ctrl_c()`, a `CancellationToken`'s `cancelled()`, or any future.
     ///
+    /// A signal that comes while a fetch waits ends the wait: the reports already received
+    /// are delivered and acknowledged; any the server sends after that, for the same pull
+    /// request, are delivered again after `ack_wait`.
+    ///
     /// It rides out a lost connection or a restarting server: failures to fetch are logged
     /// as warnings and retried with the backoff. Several `run`s of one consumer, or of
     /// several, may go on at once.
