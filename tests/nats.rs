@@ -942,3 +942,36 @@ async fn a_shutdown_during_a_batch_finishes_it_first() {
     let info = consumer_info(&server).await;
     assert_eq!((info.num_ack_pending, info.num_pending), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_stream_refuses_new_reports_visibly_and_keeps_the_old() {
+    let server = NatsServer::start_new();
+    let sink = NatsSink::builder(server.url())
+        .stream(settings().max_bytes(1 << 20))
+        .ack_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let first = numbered(100, "before");
+    sink.send(&ReportBatch::from(first.clone())).await.unwrap();
+    let mut large = numbered(2000, "flood");
+    for report in &mut large {
+        report.raw = "x".repeat(1000).into();
+    }
+    let error = sink.send(&ReportBatch::from(large)).await.unwrap_err();
+    assert!(error.is_transient(), "the dispatcher retries: {error:?}");
+    assert_eq!(nats_error(&error).kind(), NatsErrorKind::Publish);
+    assert!(
+        chain(&error).contains("maximum bytes exceeded"),
+        "{}",
+        chain(&error)
+    );
+    let in_stream = stored(&server).await;
+    assert!(
+        ids(&in_stream).is_superset(&ids(&first)),
+        "the oldest reports are kept"
+    );
+    assert!(counts(&in_stream).values().all(|&n| n == 1));
+}

@@ -415,7 +415,7 @@ struct Counters {
 /// A snapshot of a [`NatsConsumer`]'s counters, in messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
-pub struct ConsumerStats {
+pub struct NatsConsumerStats {
     /// Messages received from the server.
     pub fetched: u64,
     /// Reports the sink took, acknowledged.
@@ -468,9 +468,9 @@ impl NatsConsumer {
     }
 
     /// The counters.
-    pub fn stats(&self) -> ConsumerStats {
+    pub fn stats(&self) -> NatsConsumerStats {
         let c = &self.state.counters;
-        ConsumerStats {
+        NatsConsumerStats {
             fetched: c.fetched.load(Ordering::Relaxed),
             delivered: c.delivered.load(Ordering::Relaxed),
             redelivered: c.redelivered.load(Ordering::Relaxed),

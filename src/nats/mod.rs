@@ -100,7 +100,7 @@ mod message;
 mod sink;
 mod stream;
 
-pub use consumer::{ConsumerStats, NatsConsumer, NatsConsumerBuilder, NatsConsumerConfig};
+pub use consumer::{NatsConsumer, NatsConsumerBuilder, NatsConsumerConfig, NatsConsumerStats};
 pub use error::{NatsError, NatsErrorKind};
 pub use sink::{NatsSink, NatsSinkBuilder, NatsSinkConfig, NatsSinkStats};
 pub use stream::StreamSettings;
