@@ -35,6 +35,11 @@
 //!     .expect("valid settings");
 //! assert_eq!(consumer.durable(), "csp-reports-store");
 //!
+//! // No password in debug output.
+//! let with_password = NatsSink::builder("nats://csp:s3cret@nats-1:4222");
+//! assert!(!format!("{with_password:?}").contains("s3cret"));
+//! assert!(!format!("{:?}", with_password.build().unwrap()).contains("s3cret"));
+//!
 //! // Settings that cannot work are refused before anything connects.
 //! let error = NatsSink::builder("http://nats-1:4222").build().unwrap_err();
 //! assert!(error.to_string().contains("nats url"), "{error}");

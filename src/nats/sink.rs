@@ -24,7 +24,7 @@ use crate::{ConfigError, Report, ReportBatch, ReportSink, SinkError, report::CSP
 ///
 /// The setters cannot fail; [`build`](Self::build) checks everything and returns a
 /// [`NatsSinkConfig`], which connects.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct NatsSinkBuilder {
     url: String,
@@ -89,6 +89,18 @@ impl NatsSinkBuilder {
             max_in_flight: self.max_in_flight,
             ack_timeout: self.ack_timeout,
         })
+    }
+}
+
+impl fmt::Debug for NatsSinkBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("NatsSinkBuilder")
+            .field("stream", &self.stream)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("ack_timeout", &self.ack_timeout)
+            .field("connection_name", &self.connection_name)
+            .finish_non_exhaustive()
     }
 }
 
