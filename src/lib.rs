@@ -8,6 +8,9 @@ pub mod endpoint;
 pub mod error;
 pub mod filter;
 mod layer;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod nats;
 #[doc(hidden)]
 pub mod parse;
 pub mod policy;

@@ -122,7 +122,7 @@ impl Sampler {
             count.seen += 1;
             count.seen - 1
         });
-        index < s.first || (index - s.first) % s.one_in == 0
+        index < s.first || (index - s.first).is_multiple_of(s.one_in)
     }
 }
 

@@ -2,11 +2,12 @@
 //! caught, retried with backoff while the failure is transient.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::backoff::Backoff;
 use super::hook::{ErrorHook, SinkFailure, tell};
 use super::slot::Slot;
-use crate::sink::{ReportBatch, SinkError};
+use crate::sink::{ReportBatch, ReportSink, SinkError};
 
 /// Calls the sink until it accepts the batch, fails for good, or retries run out; counts the
 /// outcome and tells the hook of every failure. Returns whether the sink accepted it.
@@ -38,11 +39,19 @@ pub(crate) async fn shut_down(slot: &Slot, hook: &ErrorHook) {
     }
 }
 
-/// One call, in its own task so that a panic is caught and a hang can be abandoned.
 async fn call(slot: &Arc<Slot>, batch: &ReportBatch) -> Result<(), SinkError> {
-    let sink = Arc::clone(slot.sink());
+    call_sink(slot.sink(), batch, slot.options().timeout).await
+}
+
+/// One call to a sink, in its own task so that a panic is caught and a hang can be
+/// abandoned after `timeout`. Everything that hands reports to a sink goes through here.
+pub(crate) async fn call_sink(
+    sink: &Arc<dyn ReportSink>,
+    batch: &ReportBatch,
+    timeout: Duration,
+) -> Result<(), SinkError> {
+    let sink = Arc::clone(sink);
     let batch = batch.clone();
-    let timeout = slot.options().timeout;
     let mut task = tokio::spawn(async move { sink.send(&batch).await });
     match tokio::time::timeout(timeout, &mut task).await {
         Ok(Ok(result)) => result,

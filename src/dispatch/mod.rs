@@ -53,5 +53,11 @@ pub use hook::SinkFailure;
 pub use options::{Dispatch, SinkOptions};
 pub use stats::SinkStats;
 
+#[cfg(feature = "nats")]
+pub(crate) use backoff::Backoff;
+#[cfg(feature = "nats")]
+pub(crate) use deliver::call_sink;
 pub(crate) use dispatcher::{Admission, Dispatcher};
+#[cfg(feature = "nats")]
+pub(crate) use hook::tell;
 pub(crate) use hook::{ErrorHook, default_error_hook};

@@ -36,10 +36,10 @@ pub(crate) fn answer(
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
     }
-    if let (Some(cors), Some(origin)) = (&core.config().cors, request.get(header::ORIGIN)) {
-        if cors.allows(origin.as_bytes()) {
-            cors.allow_origin(origin, headers);
-        }
+    if let (Some(cors), Some(origin)) = (&core.config().cors, request.get(header::ORIGIN))
+        && cors.allows(origin.as_bytes())
+    {
+        cors.allow_origin(origin, headers);
     }
     response
 }

@@ -136,10 +136,10 @@ fn check(core: &Core, parts: &http::request::Parts) -> Result<Checked, Box<Respo
         return Err(Box::new(too_large(core, headers)));
     }
     let client_ip = (config.client_ip)(parts);
-    if let (Some(limiter), Some(ip)) = (core.limiter(), client_ip) {
-        if let Err(wait) = limiter.check(ip) {
-            return Err(Box::new(rate_limited(core, headers, wait)));
-        }
+    if let (Some(limiter), Some(ip)) = (core.limiter(), client_ip)
+        && let Err(wait) = limiter.check(ip)
+    {
+        return Err(Box::new(rate_limited(core, headers, wait)));
     }
     Ok(Checked {
         content_type,

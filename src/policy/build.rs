@@ -102,15 +102,15 @@ impl PolicyBuilder {
 
     /// Checks the settings.
     pub fn build(self) -> Result<Proposer, ConfigError> {
-        if let Some(threshold) = self.wildcard_threshold {
-            if threshold < 2 {
-                return Err(ConfigError::Invalid {
-                    setting: "wildcard_threshold",
-                    reason: format!(
-                        "{threshold}: a wildcard needs at least 2 subdomains (or none, to never merge)"
-                    ),
-                });
-            }
+        if let Some(threshold) = self.wildcard_threshold
+            && threshold < 2
+        {
+            return Err(ConfigError::Invalid {
+                setting: "wildcard_threshold",
+                reason: format!(
+                    "{threshold}: a wildcard needs at least 2 subdomains (or none, to never merge)"
+                ),
+            });
         }
         if self.min_reports == 0 {
             return Err(ConfigError::Invalid {

@@ -308,10 +308,10 @@ impl Policy {
             text = first;
         }
         let mut parts: Vec<&str> = text.split(';').collect();
-        if text.trim_end().ends_with(CUT) {
-            if let Some(last) = parts.pop() {
-                drop("", last, "cut short when the report was received");
-            }
+        if text.trim_end().ends_with(CUT)
+            && let Some(last) = parts.pop()
+        {
+            drop("", last, "cut short when the report was received");
         }
         let mut policy = Self::default();
         for part in parts {

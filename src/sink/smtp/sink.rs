@@ -354,9 +354,9 @@ fn per(period: Duration) -> String {
     let secs = period.as_secs();
     let (n, unit) = if period.subsec_nanos() != 0 {
         return format!("per {} ms", period.as_millis());
-    } else if secs % 3600 == 0 {
+    } else if secs.is_multiple_of(3600) {
         (secs / 3600, "hour")
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         (secs / 60, "minute")
     } else {
         (secs, "second")
