@@ -26,8 +26,9 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let null = sink_fn(|_: ReportBatch| async { Ok(()) }).named("null");
-    let layer = CspReportLayer::new()
+    let layer = CspReportLayer::builder()
         .sink_with(null, SinkOptions::default().queue_capacity(10_000_000))
+        .build()
         .unwrap();
     let handle = layer.handle();
     let mut bare = tower::service_fn(inner);

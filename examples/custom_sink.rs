@@ -48,12 +48,13 @@ impl ReportSink for DirectiveCounter {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let counter = std::sync::Arc::new(DirectiveCounter::default());
     let memory = MemorySink::new();
-    let reports = CspReportLayer::new()
+    let reports = CspReportLayer::builder()
         .sink_with(
             counter.clone(),
             SinkOptions::default().linger(Duration::from_millis(20)),
-        )?
-        .sink(memory.clone());
+        )
+        .sink(memory.clone())
+        .build()?;
     let handle = reports.handle();
     let app = axum::Router::new().layer(reports);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

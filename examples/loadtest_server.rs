@@ -91,7 +91,7 @@ async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError
         "bare" | "json" => None,
         "null" => {
             let null = sink_fn(|_: ReportBatch| async { Ok(()) }).named("null");
-            Some(CspReportLayer::new().sink_with(null, options)?)
+            Some(CspReportLayer::builder().sink_with(null, options).build()?)
         }
         "tracing" => {
             let path = arg.as_deref().ok_or("tracing mode needs a log file")?;
@@ -100,7 +100,11 @@ async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError
                 .with_writer(std::sync::Mutex::new(std::io::LineWriter::new(file)))
                 .with_ansi(false)
                 .init();
-            Some(CspReportLayer::new().sink_with(TracingSink::new(), options)?)
+            Some(
+                CspReportLayer::builder()
+                    .sink_with(TracingSink::new(), options)
+                    .build()?,
+            )
         }
         "postgres" => {
             let url = arg.as_deref().ok_or("postgres mode needs a database URL")?;
@@ -121,7 +125,9 @@ async fn run(mode: &str, addr: &str, arg: Option<String>) -> Result<(), BoxError
             let options = options
                 .batch_size(setting("LOADTEST_PG_BATCH", 1000))
                 .concurrency(setting("LOADTEST_PG_CONCURRENCY", 2));
-            let layer = CspReportLayer::new().sink_with(s.sink(), options)?;
+            let layer = CspReportLayer::builder()
+                .sink_with(s.sink(), options)
+                .build()?;
             store = Some(s);
             Some(layer)
         }

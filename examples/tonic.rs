@@ -43,7 +43,7 @@ impl tower::Service<Request<tonic::body::Body>> for Greeter {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter("info").init();
-    let reports = CspReportLayer::new();
+    let reports = CspReportLayer::builder().build()?;
     let handle = reports.handle();
     println!("listening on http://127.0.0.1:3002");
     tonic::transport::Server::builder()

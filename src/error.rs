@@ -4,7 +4,7 @@
 //! ```
 //! use tower_csp_reports::{ConfigError, CspReportLayer};
 //!
-//! let error = CspReportLayer::new().max_body_size(0).unwrap_err();
+//! let error = CspReportLayer::builder().max_body_size(0).build().unwrap_err();
 //! assert!(matches!(error, ConfigError::InvalidLimit { setting: "max_body_size", .. }));
 //! assert_eq!(error.to_string(), "max_body_size must be between 1 and 16777216, not 0");
 //! ```
@@ -87,6 +87,32 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Checks a count setting: at least 1 and at most `max`.
+pub(crate) fn check_limit(setting: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
+    if value == 0 || value > max {
+        return Err(ConfigError::InvalidLimit {
+            setting,
+            value,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a duration setting that must be longer than zero.
+pub(crate) fn check_nonzero(
+    setting: &'static str,
+    duration: std::time::Duration,
+) -> Result<(), ConfigError> {
+    if duration.is_zero() {
+        return Err(ConfigError::Invalid {
+            setting,
+            reason: "must be longer than zero".to_owned(),
+        });
+    }
+    Ok(())
+}
 
 /// An error and its causes on one line, each cause after a colon: what a log line or a
 /// command's message needs, where `Display` alone shows only the outermost error.

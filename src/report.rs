@@ -22,13 +22,13 @@ use std::net::IpAddr;
 
 use bytestring::ByteString;
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The report type of a CSP violation, in the Reporting API and in this crate.
 pub const CSP_VIOLATION: &str = "csp-violation";
 
 /// The shape a report arrived in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum WireFormat {
@@ -114,7 +114,19 @@ impl ContentType {
 /// allocation per body rather than one per field. Build them with `.into()` from a `&str` or
 /// a `String`. A sink that keeps a field beyond the report (in a map, a cache) should keep a
 /// copy (`.to_string()`): a clone is a slice that keeps its whole body alive.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// It serializes to a JSON object with one key per field, named as the field, and reads back
+/// from it exactly: what a queue between a collector and a store carries (see the `nats`
+/// feature). Unknown keys are ignored and missing optional fields read as `None`, so a reader
+/// accepts what a newer or older writer sends.
+///
+/// ```
+/// let report = tower_csp_reports::Report::csp("https://example.com/", "img-src", "data");
+/// let json = serde_json::to_string(&report).unwrap();
+/// let back: tower_csp_reports::Report = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, report);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Report {
     /// A unique identifier, given when the report is received (a UUIDv7), so a sink that
@@ -327,6 +339,64 @@ impl Serialize for ReportId {
     }
 }
 
+impl<'de> Deserialize<'de> for ReportId {
+    /// Reads the hyphenated form that [`Display`](fmt::Display) writes (either case).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor {
+            parse: ReportId::parse,
+            expecting: "a hyphenated UUID",
+        })
+    }
+}
+
+impl ReportId {
+    /// The inverse of [`Display`](fmt::Display): 32 hex digits in groups of 8-4-4-4-12.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 36 {
+            return None;
+        }
+        let mut value: u128 = 0;
+        for (i, &byte) in bytes.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if byte != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            value = value << 4 | u128::from(hex_digit(byte)?);
+        }
+        Some(Self(value))
+    }
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Reads a string through a parser, without copying it.
+struct TextVisitor<T> {
+    parse: fn(&str) -> Option<T>,
+    expecting: &'static str,
+}
+
+impl<T> serde::de::Visitor<'_> for TextVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.parse)(text).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+    }
+}
+
 /// A stable 64-bit digest that groups reports of the same violation.
 ///
 /// For CSP violations it covers the effective directive, the blocked origin (or keyword such as
@@ -372,6 +442,25 @@ impl fmt::Display for Fingerprint {
 impl Serialize for Fingerprint {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    /// Reads the 16 hex digits that [`Display`](fmt::Display) writes.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor {
+            parse: |text| {
+                if text.len() != 16 {
+                    return None;
+                }
+                text.bytes()
+                    .try_fold(0u64, |value, byte| {
+                        Some(value << 4 | u64::from(hex_digit(byte)?))
+                    })
+                    .map(Fingerprint)
+            },
+            expecting: "16 hex digits",
+        })
     }
 }
 
@@ -425,4 +514,128 @@ pub fn blocked_origin(blocked: &str) -> &str {
 /// searcher on every call, which cost more than the rest of the filter on every report.
 pub(crate) fn find_scheme_separator(url: &str) -> Option<usize> {
     url.as_bytes().windows(3).position(|w| w == b"://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report with every field set to something other than its default. Written out field
+    /// by field, with no `..`, so a new field cannot be added without being tested here.
+    fn every_field() -> Report {
+        Report {
+            id: ReportId(0x0193_a1b2_c3d4_7e5f_8a6b_7c8d_9e0f_1a2b),
+            received_at: "2025-03-04T05:06:07.123456789Z".parse().unwrap(),
+            age_ms: Some(u64::MAX),
+            format: WireFormat::ReportingApiSingle,
+            report_type: "csp-violation".into(),
+            invalid_reason: Some("lineNumber: expected a number, got \"x\"".to_owned()),
+            raw: r#"{"type":"csp-violation","body":{"lineNumber":"x"}}"#.into(),
+            user_agent: Some("Mozilla/5.0 \u{e9}\u{4e2d} \\u001b".into()),
+            client_ip: Some("2001:db8::1".parse().unwrap()),
+            url: Some("https://s.example/a?q=1#f".into()),
+            document_uri: Some("https://s.example/a?q=1".into()),
+            referrer: Some("https://r.example/".into()),
+            blocked_uri: Some("inline".into()),
+            effective_directive: Some("script-src-elem".into()),
+            violated_directive: Some("script-src".into()),
+            original_policy: Some("script-src 'self'; report-to csp".into()),
+            disposition: Some("report".into()),
+            status_code: Some(599),
+            script_sample: Some("alert('<b>&amp;')\"".into()),
+            source_file: Some("https://s.example/app.js".into()),
+            line_number: Some(u32::MAX),
+            column_number: Some(7),
+            fingerprint: Fingerprint(u64::MAX - 1),
+        }
+    }
+
+    #[test]
+    fn json_round_trip_keeps_every_field() {
+        let report = every_field();
+        let json = serde_json::to_value(&report).unwrap();
+        let object = json.as_object().unwrap();
+        assert_eq!(object.len(), 23, "one key per field: {object:?}");
+        assert!(object.values().all(|v| !v.is_null()), "{object:?}");
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+
+        // The unset optional fields come back unset, whether written as null or left out.
+        let mut sparse =
+            Report::empty(WireFormat::Unparsed, "\u{0}\r\n".into(), report.received_at);
+        sparse.invalid_reason = Some("not JSON".to_owned());
+        let text = serde_json::to_string(&sparse).unwrap();
+        assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), sparse);
+        let mut object = serde_json::to_value(&sparse).unwrap();
+        let map = object.as_object_mut().unwrap();
+        map.retain(|_, v| !v.is_null());
+        map.insert("added_by_a_newer_writer".to_owned(), 1.into());
+        assert_eq!(serde_json::from_value::<Report>(object).unwrap(), sparse);
+    }
+
+    #[test]
+    fn every_wire_format_round_trips() {
+        for format in [
+            WireFormat::Legacy,
+            WireFormat::LegacyBare,
+            WireFormat::ReportingApi,
+            WireFormat::ReportingApiSingle,
+            WireFormat::Unparsed,
+        ] {
+            let json = serde_json::to_string(&format).unwrap();
+            assert_eq!(json, format!("\"{}\"", format.as_str()));
+            assert_eq!(serde_json::from_str::<WireFormat>(&json).unwrap(), format);
+        }
+    }
+
+    #[test]
+    fn ids_and_fingerprints_read_back() {
+        for value in [0, 1, u128::MAX, ReportId::generate().0] {
+            let id = ReportId(value);
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(serde_json::from_str::<ReportId>(&json).unwrap(), id);
+            let upper = json.to_ascii_uppercase();
+            assert_eq!(serde_json::from_str::<ReportId>(&upper).unwrap(), id);
+        }
+        for value in [0, 1, u64::MAX] {
+            let fingerprint = Fingerprint(value);
+            let json = serde_json::to_string(&fingerprint).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Fingerprint>(&json).unwrap(),
+                fingerprint
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_ids_and_fingerprints_are_refused() {
+        let ids = [
+            "",
+            "0193a1b2c3d47e5f8a6b7c8d9e0f1a2b",
+            "0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2",
+            "0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2bc",
+            "0193a1b2-c3d4-7e5f-8a6b_7c8d9e0f1a2b",
+            "0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2g",
+            "+193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b",
+            "0193a1b2-c3d4-7e5f-8a6b-7c8d9e0f1\u{e9}",
+        ];
+        for text in ids {
+            let json = serde_json::to_string(text).unwrap();
+            assert!(serde_json::from_str::<ReportId>(&json).is_err(), "{text:?}");
+        }
+        assert!(serde_json::from_str::<ReportId>("12").is_err());
+        for text in [
+            "",
+            "0",
+            "fffffffffffffffff",
+            "000000000000000g",
+            "-00000000000000f",
+        ] {
+            let json = serde_json::to_string(text).unwrap();
+            assert!(
+                serde_json::from_str::<Fingerprint>(&json).is_err(),
+                "{text:?}"
+            );
+        }
+    }
 }

@@ -7,14 +7,14 @@
 //! `CSP_REPORTS_SKIP_BROWSERS=1` is set. One browser runs at a time; each run is bounded and
 //! the browser's whole process group is killed at the end.
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "../examples/demo/site.rs"]
 mod site;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,21 +29,13 @@ use tower_csp_reports::filter::KeepAll;
 use tower_csp_reports::sink::MemorySink;
 use tower_csp_reports::{ByteString, CspReportLayer, Dispatch, Report, WireFormat};
 
+use browser::{Browser, Running, TempDir, Trust, browser_command, version};
 use site::{Delivery, EVAL_CODE, INLINE_SCRIPT, INLINE_STYLE, Site, Tls};
 
 /// How long a browser may take to deliver every expected report.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to keep listening after the last expected report, to catch resent or extra ones.
 const AFTER: Duration = Duration::from_secs(3);
-
-/// One browser at a time: two cores cannot run two browsers and keep their timing sane.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Browser {
-    Chromium,
-    Firefox,
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -158,183 +150,6 @@ async fn record(State(uploads): State<Uploads>, request: Request, next: Next) ->
     response
 }
 
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> Self {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "csp-reports-{label}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A browser started in its own process group; dropping it kills the whole group (the
-/// Debian `chromium` wrapper script, the browser and its helper processes).
-struct Running {
-    child: Child,
-}
-
-impl Running {
-    fn spawn(mut command: Command) -> Self {
-        let child = command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
-        Self { child }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // The group's id is the child's id (process_group(0)).
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
-/// The programs a browser run needs, or why they are missing.
-fn find_programs(browser: Browser) -> Result<(PathBuf, Option<PathBuf>), String> {
-    const INSTALL: &str = "install them with `apt-get install chromium firefox-esr libnss3-tools` \
-                           (or set CSP_REPORTS_SKIP_BROWSERS=1 to skip these tests)";
-    let names: &[&str] = match browser {
-        Browser::Chromium => &["chromium", "chromium-browser"],
-        Browser::Firefox => &["firefox-esr", "firefox"],
-    };
-    let binary = names
-        .iter()
-        .find_map(|name| which(name))
-        .ok_or_else(|| format!("{browser:?} not found (looked for {names:?}); {INSTALL}"))?;
-    let certutil = match browser {
-        Browser::Chromium => None,
-        Browser::Firefox => Some(
-            which("certutil")
-                .ok_or_else(|| format!("certutil (libnss3-tools) not found; {INSTALL}"))?,
-        ),
-    };
-    Ok((binary, certutil))
-}
-
-fn version(binary: &Path) -> String {
-    Command::new(binary)
-        .arg("--version")
-        .stderr(Stdio::null())
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .unwrap_or_default()
-}
-
-/// Prefs for a fresh Firefox profile: no first-run pages, no background traffic.
-const FIREFOX_PREFS: &str = r#"
-user_pref("browser.shell.checkDefaultBrowser", false);
-user_pref("browser.startup.homepage_override.mstone", "ignore");
-user_pref("browser.aboutwelcome.enabled", false);
-user_pref("datareporting.policy.dataSubmissionEnabled", false);
-user_pref("datareporting.healthreport.uploadEnabled", false);
-user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);
-user_pref("app.update.disabledForTesting", true);
-user_pref("app.normandy.enabled", false);
-user_pref("extensions.update.enabled", false);
-user_pref("browser.safebrowsing.malware.enabled", false);
-user_pref("browser.safebrowsing.phishing.enabled", false);
-user_pref("network.captive-portal-service.enabled", false);
-user_pref("network.connectivity-service.enabled", false);
-user_pref("browser.region.network.url", "");
-"#;
-
-fn browser_command(
-    browser: Browser,
-    binary: &Path,
-    certutil: Option<&Path>,
-    profile: &Path,
-    tls: Option<&Tls>,
-    url: &str,
-) -> Command {
-    let mut command = Command::new(binary);
-    match browser {
-        Browser::Chromium => {
-            command.args([
-                "--headless",
-                // Root in a container has no user namespaces for the sandbox.
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-                // Otherwise Reporting API reports wait about a minute before upload.
-                "--short-reporting-delay",
-            ]);
-            command.arg(format!("--user-data-dir={}", profile.display()));
-            if let Some(tls) = tls {
-                command.arg(format!(
-                    "--ignore-certificate-errors-spki-list={}",
-                    tls.spki_sha256
-                ));
-            }
-        }
-        Browser::Firefox => {
-            std::fs::write(profile.join("user.js"), FIREFOX_PREFS).expect("write user.js");
-            if let (Some(tls), Some(certutil)) = (tls, certutil) {
-                let ca = profile.join("ca.pem");
-                std::fs::write(&ca, &tls.ca_pem).expect("write the CA");
-                let db = format!("sql:{}", profile.display());
-                let run = |args: &[&str]| {
-                    let out = Command::new(certutil)
-                        .args(args)
-                        .output()
-                        .expect("run certutil");
-                    assert!(out.status.success(), "certutil {args:?}: {out:?}");
-                };
-                run(&["-N", "-d", &db, "--empty-password"]);
-                let ca = ca.to_str().expect("a UTF-8 temporary path");
-                run(&[
-                    "-A",
-                    "-d",
-                    &db,
-                    "-n",
-                    "csp-reports-test-ca",
-                    "-t",
-                    "C,,",
-                    "-i",
-                    ca,
-                ]);
-            }
-            command.args(["--headless", "--no-remote", "--profile"]);
-            command.arg(profile);
-        }
-    }
-    command.arg(url);
-    command
-}
-
 /// What a violation report says, without what differs between runs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Violation {
@@ -390,16 +205,10 @@ async fn bind() -> (TcpListener, u16) {
 }
 
 async fn run(browser: Browser, case: Case) {
-    let programs = find_programs(browser);
-    let (binary, certutil) = match programs {
-        Ok(programs) => programs,
-        Err(why) if std::env::var("CSP_REPORTS_SKIP_BROWSERS").is_ok_and(|v| v == "1") => {
-            eprintln!("SKIPPED (CSP_REPORTS_SKIP_BROWSERS=1): {why}");
-            return;
-        }
-        Err(why) => panic!("{why}"),
+    let Some((binary, certutil)) = browser::programs_or_skip(browser) else {
+        return;
     };
-    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let _one_at_a_time = browser::one_at_a_time().await;
 
     let https = case.delivery == Delivery::ReportTo;
     let tls = https.then(|| Tls::generate().expect("make a throwaway certificate"));
@@ -407,12 +216,13 @@ async fn run(browser: Browser, case: Case) {
     let scheme = if https { "https" } else { "http" };
 
     let memory = MemorySink::new();
-    let layer = CspReportLayer::new()
+    let layer = CspReportLayer::builder()
         .path("/csp-report")
-        .expect("a valid path")
         .filter(KeepAll)
         .dispatch(Dispatch::Inline)
-        .sink(memory.clone());
+        .sink(memory.clone())
+        .build()
+        .unwrap();
     let handle = layer.handle();
     let uploads = Uploads::default();
     let recorder = middleware::from_fn_with_state(uploads.clone(), record);
@@ -447,7 +257,10 @@ async fn run(browser: Browser, case: Case) {
         &binary,
         certutil.as_deref(),
         &profile.0,
-        tls.as_ref(),
+        tls.as_ref().map(|tls| Trust {
+            ca_pem: &tls.ca_pem,
+            spki_sha256: &tls.spki_sha256,
+        }),
         &page,
     );
     let expected = expected(&site, case);

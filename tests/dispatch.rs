@@ -16,7 +16,9 @@ use tokio::sync::Semaphore;
 use tower::{Layer, Service, ServiceExt};
 use tower_csp_reports::dispatch::SinkFailure;
 use tower_csp_reports::sink::MemorySink;
-use tower_csp_reports::{CspReportLayer, ReportBatch, ReportSink, SinkError, SinkOptions};
+use tower_csp_reports::{
+    CspReportLayer, CspReportLayerBuilder, ReportBatch, ReportSink, SinkError, SinkOptions,
+};
 
 /// What a [`Scripted`] sink does on each call.
 #[derive(Clone, Copy)]
@@ -114,7 +116,7 @@ fn fast(options: SinkOptions) -> SinkOptions {
 
 type Failures = Arc<Mutex<Vec<(String, bool, bool, bool)>>>;
 
-fn recording(layer: CspReportLayer) -> (CspReportLayer, Failures) {
+fn recording(layer: CspReportLayerBuilder) -> (CspReportLayer, Failures) {
     let failures: Failures = Arc::default();
     let seen = Arc::clone(&failures);
     let layer = layer.on_sink_error(move |f: &SinkFailure<'_>| {
@@ -125,17 +127,18 @@ fn recording(layer: CspReportLayer) -> (CspReportLayer, Failures) {
             f.error.is_panic(),
         ));
     });
-    (layer, failures)
+    (layer.build().unwrap(), failures)
 }
 
 #[tokio::test]
 async fn a_blocked_sink_holds_up_neither_the_answer_nor_another_sink() {
     let blocked = Scripted::new("blocked", &[Act::Gate]);
     let memory = MemorySink::new();
-    let layer = CspReportLayer::new()
+    let layer = CspReportLayer::builder()
         .sink_with(Arc::clone(&blocked), fast(SinkOptions::default()))
-        .unwrap()
-        .sink(memory.clone());
+        .sink(memory.clone())
+        .build()
+        .unwrap();
     let handle = layer.handle();
     assert_eq!(post(&layer, 1).await, StatusCode::NO_CONTENT);
     // The other sink gets the report while the first is still stuck.
@@ -158,15 +161,11 @@ async fn panics_hangs_and_errors_are_isolated_counted_and_reported() {
         .timeout(Duration::from_millis(100))
         .retries(1);
     let (layer, failures) = recording(
-        CspReportLayer::new()
+        CspReportLayer::builder()
             .sink_with(Arc::clone(&panicky), options)
-            .unwrap()
             .sink_with(Arc::clone(&hanging), options)
-            .unwrap()
             .sink_with(Arc::clone(&failing), options)
-            .unwrap()
             .sink_with(Arc::clone(&flaky), fast(SinkOptions::default()).retries(5))
-            .unwrap()
             .sink(memory.clone()),
     );
     let handle = layer.handle();
@@ -240,13 +239,14 @@ async fn panics_hangs_and_errors_are_isolated_counted_and_reported() {
 async fn a_full_queue_drops_for_that_sink_only_and_counts() {
     let blocked = Scripted::new("blocked", &[Act::Gate]);
     let memory = MemorySink::new();
-    let layer = CspReportLayer::new()
+    let layer = CspReportLayer::builder()
         .sink_with(
             Arc::clone(&blocked),
             fast(SinkOptions::default()).queue_capacity(2),
         )
-        .unwrap()
-        .sink(memory.clone());
+        .sink(memory.clone())
+        .build()
+        .unwrap();
     let handle = layer.handle();
     post(&layer, 0).await;
     // The worker holds report 0 in a call; the queue then has room for two more.
@@ -271,10 +271,10 @@ async fn shutdown_drains_every_queue_then_refuses() {
     let slow_batches = SinkOptions::default()
         .batch_size(1000)
         .linger(Duration::from_secs(3600));
-    let layer = CspReportLayer::new()
+    let layer = CspReportLayer::builder()
         .sink_with(Arc::clone(&recorder), slow_batches)
-        .unwrap()
         .sink_with(memory.clone(), slow_batches)
+        .build()
         .unwrap();
     let handle = layer.handle();
     for i in 0..25 {
@@ -298,7 +298,10 @@ async fn shutdown_drains_every_queue_then_refuses() {
 #[tokio::test]
 async fn concurrent_requests_lose_nothing() {
     let memory = MemorySink::with_capacity(100_000);
-    let layer = CspReportLayer::new().sink(memory.clone());
+    let layer = CspReportLayer::builder()
+        .sink(memory.clone())
+        .build()
+        .unwrap();
     let handle = layer.handle();
     let mut service = layer.layer(tower::service_fn(ok));
     let mut tasks = Vec::new();
@@ -328,8 +331,9 @@ async fn concurrent_requests_lose_nothing() {
 async fn up_to_concurrency_batches_are_with_the_sink_at_once() {
     let sink = Scripted::new("pipelined", &[Act::Gate; 5]);
     let options = fast(SinkOptions::default()).concurrency(3);
-    let layer = CspReportLayer::new()
+    let layer = CspReportLayer::builder()
         .sink_with(Arc::clone(&sink), options)
+        .build()
         .unwrap();
     let handle = layer.handle();
     for i in 0..5 {
@@ -386,14 +390,16 @@ fn sink_options_out_of_range_are_refused() {
         ("concurrency", SinkOptions::default().concurrency(1001)),
     ];
     for (setting, options) in bad {
-        let err = CspReportLayer::new()
+        let err = CspReportLayer::builder()
             .sink_with(MemorySink::new(), options)
+            .build()
             .unwrap_err();
         assert!(err.to_string().contains(setting), "{setting}: {err}");
     }
     assert!(
-        CspReportLayer::new()
+        CspReportLayer::builder()
             .sink_with(MemorySink::new(), SinkOptions::default().concurrency(8))
+            .build()
             .is_ok()
     );
 }
@@ -430,8 +436,9 @@ async fn the_default_hook_logs_the_cause() {
         Err(SinkError::permanent(WriteFailed(full)))
     })
     .named("disk");
-    let layer = CspReportLayer::new()
+    let layer = CspReportLayer::builder()
         .sink_with(failing, fast(SinkOptions::default()))
+        .build()
         .unwrap();
     let handle = layer.handle();
     assert_eq!(post(&layer, 1).await, StatusCode::NO_CONTENT);

@@ -40,8 +40,9 @@ async fn a_flood_is_counted_exactly() {
     let options = SinkOptions::default()
         .batch_size(1_000)
         .queue_capacity(queue);
-    let layer = CspReportLayer::new()
+    let layer = CspReportLayer::builder()
         .sink_with(store.sink(), options)
+        .build()
         .unwrap();
     let handle = layer.handle();
     let http = load::Server::start(layer).await;

@@ -27,12 +27,14 @@ use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 use tower_csp_reports::filter::KeepAll;
 use tower_csp_reports::sink::{MemorySink, TracingSink};
-use tower_csp_reports::{CspReportHandle, CspReportLayer, Dispatch, Report, WireFormat};
+use tower_csp_reports::{
+    CspReportHandle, CspReportLayer, CspReportLayerBuilder, Dispatch, Report, WireFormat,
+};
 
 type Body = BoxBody<Bytes, Infallible>;
 
 /// The default body limit, and the most the layer allows.
-const DEFAULT_LIMIT: usize = 64 * 1024;
+const DEFAULT_LIMIT: usize = 1024 * 1024;
 const BIG_LIMIT: usize = 16 * 1024 * 1024;
 const TEN_MB: usize = 10 * 1024 * 1024;
 
@@ -43,15 +45,17 @@ enum Limit {
     Big,
 }
 
-fn layer(limit: Limit) -> CspReportLayer {
-    let layer = CspReportLayer::new()
+fn layer(limit: Limit) -> CspReportLayerBuilder {
+    let layer = CspReportLayer::builder()
         .filter(KeepAll)
         .dispatch(Dispatch::Inline)
         .body_timeout(Duration::from_millis(500))
-        .unwrap();
+        // The cases below count on 100 reports per request, not the default derived from
+        // the body limit (which has its own case).
+        .max_reports_per_request(100);
     match limit {
         Limit::Default => layer,
-        Limit::Big => layer.max_body_size(BIG_LIMIT).unwrap(),
+        Limit::Big => layer.max_body_size(BIG_LIMIT),
     }
 }
 
@@ -523,7 +527,7 @@ fn cases() -> Vec<Case> {
 
 async fn check(case: &Case) {
     let memory = MemorySink::new();
-    let layer = layer(case.limit).sink(memory.clone());
+    let layer = layer(case.limit).sink(memory.clone()).build().unwrap();
     let handle = layer.handle();
     let addr = serve(layer).await;
     let name = case.name;
@@ -640,7 +644,10 @@ async fn nothing_reaches_a_log_line_raw() {
     );
     let _default = tracing::subscriber::set_default(subscriber);
 
-    let layer = layer(Limit::Default).sink(TracingSink::new());
+    let layer = layer(Limit::Default)
+        .sink(TracingSink::new())
+        .build()
+        .unwrap();
     let addr = serve(layer).await;
     let requests = hostile_requests();
     for request in requests {
@@ -696,7 +703,7 @@ async fn nothing_reaches_an_email_raw() {
         .mode(SmtpMode::PerReport)
         .build()
         .unwrap();
-    let layer = layer(Limit::Default).sink(sink);
+    let layer = layer(Limit::Default).sink(sink).build().unwrap();
     let handle: CspReportHandle = layer.handle();
     let addr = serve(layer).await;
     for request in hostile_requests() {

@@ -55,10 +55,11 @@ fn page() -> Request<Full<Bytes>> {
 }
 
 fn layer() -> CspReportLayer {
-    CspReportLayer::new()
+    CspReportLayer::builder()
         .paths(["/csp-report", "/reports"])
-        .unwrap()
         .sink(MemorySink::new())
+        .build()
+        .unwrap()
 }
 
 #[test]

@@ -19,14 +19,12 @@ use http_client::{Answer, legacy, post, reporting_api, request, send};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_csp_reports::sink::MemorySink;
-use tower_csp_reports::{CspReportHandle, CspReportLayer, WireFormat};
+use tower_csp_reports::{CspReportHandle, CspReportLayer, CspReportLayerBuilder, WireFormat};
 
-fn layer(memory: &MemorySink) -> CspReportLayer {
-    CspReportLayer::new()
+fn layer(memory: &MemorySink) -> CspReportLayerBuilder {
+    CspReportLayer::builder()
         .max_body_size(4096)
-        .unwrap()
         .body_timeout(Duration::from_millis(500))
-        .unwrap()
         .sink(memory.clone())
 }
 
@@ -328,7 +326,7 @@ async fn check_server(
 #[tokio::test]
 async fn axum_router() {
     let memory = MemorySink::new();
-    let layer = layer(&memory);
+    let layer = layer(&memory).build().unwrap();
     let handle = layer.handle();
     let addr = axum_server(layer).await;
     check_server(addr, "/", &memory, &handle).await;
@@ -337,7 +335,7 @@ async fn axum_router() {
 #[tokio::test]
 async fn hyper_server_with_tower_service() {
     let memory = MemorySink::new();
-    let layer = layer(&memory);
+    let layer = layer(&memory).build().unwrap();
     let handle = layer.handle();
     let addr = hyper_server(layer).await;
     check_server(addr, "/", &memory, &handle).await;
@@ -346,7 +344,7 @@ async fn hyper_server_with_tower_service() {
 #[tokio::test]
 async fn tonic_server_with_http1() {
     let memory = MemorySink::new();
-    let layer = layer(&memory);
+    let layer = layer(&memory).build().unwrap();
     let handle = layer.handle();
     let addr = tonic_server(layer).await;
     check_server(addr, "/demo.Echo/Say", &memory, &handle).await;
@@ -355,8 +353,10 @@ async fn tonic_server_with_http1() {
 #[tokio::test]
 async fn cors_origin_list() {
     let memory = MemorySink::new();
-    let layer =
-        layer(&memory).cors(tower_csp_reports::Cors::origins(["https://shop.example"]).unwrap());
+    let layer = layer(&memory)
+        .cors(tower_csp_reports::Cors::origins(["https://shop.example"]).unwrap())
+        .build()
+        .unwrap();
     let addr = axum_server(layer).await;
     let preflight = |origin: &str| {
         Request::builder()
@@ -387,7 +387,10 @@ async fn cors_origin_list() {
 #[tokio::test]
 async fn inline_dispatch_delivers_before_answering() {
     let memory = MemorySink::new();
-    let layer = layer(&memory).dispatch(tower_csp_reports::Dispatch::Inline);
+    let layer = layer(&memory)
+        .dispatch(tower_csp_reports::Dispatch::Inline)
+        .build()
+        .unwrap();
     let addr = axum_server(layer).await;
     let answer = send(
         addr,
@@ -421,7 +424,9 @@ async fn rate_limit_per_client_behind_a_trusted_proxy_and_sampling() {
     let layer = layer(&memory)
         .client_ip(client_ip)
         .rate_limit(RateLimit::per_client(3, Duration::from_secs(3600)).unwrap())
-        .sampling(Sampling::new(2, 3).unwrap());
+        .sampling(Sampling::new(2, 3).unwrap())
+        .build()
+        .unwrap();
     let handle = layer.handle();
     let app = axum::Router::new().layer(layer);
     let (listener, addr) = listener().await;
@@ -493,7 +498,6 @@ async fn a_filter_sees_the_request_as_sent() {
     let memory = MemorySink::new();
     let layer = layer(&memory)
         .paths(["/csp-report", "/other-reports"])
-        .unwrap()
         // Keeps reports sent to one path only, and notes what it was shown.
         .filter(filter_fn(move |_: &_, facts: &RequestFacts<'_>| {
             record.lock().unwrap().push((
@@ -503,7 +507,9 @@ async fn a_filter_sees_the_request_as_sent() {
                 facts.content_type,
             ));
             facts.path == "/csp-report"
-        }));
+        }))
+        .build()
+        .unwrap();
     let handle = layer.handle();
     let addr = axum_server(layer).await;
     let body = || legacy("https://s.example/", "img-src", "data");

@@ -7,17 +7,21 @@ mod conformance;
 mod smtp_server;
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
 use smtp_server::*;
-use tokio::sync::mpsc;
 use tokio_rustls::rustls;
+use tower::{Layer, ServiceExt};
+use tower_csp_reports::dispatch::SinkFailure;
 use tower_csp_reports::sink::smtp::lettre;
 use tower_csp_reports::sink::smtp::lettre::transport::smtp::client::{Certificate, TlsParameters};
 use tower_csp_reports::sink::smtp::{DeliveryError, SmtpMode, SmtpSink, SmtpSinkBuilder};
-use tower_csp_reports::{Report, ReportBatch, ReportSink, SinkError};
+use tower_csp_reports::{CspReportLayer, Report, ReportBatch, ReportSink, SinkOptions};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -27,7 +31,6 @@ fn sink(server_url: &str) -> SmtpSinkBuilder {
         .from("CSP reports <csp@example.test>")
         .to("security@example.test")
         .subject_prefix("[CSP]")
-        .retry_backoff(Duration::from_millis(50), Duration::from_millis(200))
 }
 
 fn report(document: &str, directive: &str, blocked: &str) -> Report {
@@ -38,39 +41,76 @@ fn batch(reports: &[&Report]) -> ReportBatch {
     reports.iter().map(|r| (*r).clone()).collect()
 }
 
-/// Collects what the error hook is given.
-/// Sends one report and waits for what the error hook is told.
-async fn first_error(sink: &SmtpSink, errors: &mut mpsc::UnboundedReceiver<String>) -> String {
-    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
-        .await
+/// What the layer's error hook was told, one line per failed call.
+type Failures = Arc<Mutex<Vec<String>>>;
+
+/// A layer whose one sink is `sink`, fed with its own options but quick retries, and the
+/// failures its error hook is told of.
+fn layer_with(sink: &SmtpSink, options: SinkOptions) -> (CspReportLayer, Failures) {
+    let failures: Failures = Arc::default();
+    let seen = Arc::clone(&failures);
+    let layer = CspReportLayer::builder()
+        .sink_with(sink.clone(), options)
+        .on_sink_error(move |failure: &SinkFailure<'_>| {
+            let error = failure.error;
+            let delivery = std::error::Error::source(error)
+                .and_then(|s| s.downcast_ref::<DeliveryError>())
+                .expect("the source is a DeliveryError");
+            let status = delivery
+                .smtp_error()
+                .and_then(|e| e.status())
+                .map(|code| code.to_string());
+            seen.lock().unwrap().push(format!(
+                "transient={} permanent={} will_retry={} status={status:?} message={error}",
+                error.is_transient(),
+                delivery.is_permanent(),
+                failure.will_retry,
+            ));
+        })
+        .build()
         .unwrap();
-    tokio::time::timeout(PATIENCE, errors.recv())
-        .await
-        .expect("the hook is called")
-        .unwrap()
+    (layer, failures)
 }
 
-fn error_channel() -> (
-    impl Fn(&SinkError) + Send + Sync + 'static,
-    mpsc::UnboundedReceiver<String>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let hook = move |error: &SinkError| {
-        let delivery = std::error::Error::source(error)
-            .and_then(|s| s.downcast_ref::<DeliveryError>())
-            .expect("the source is a DeliveryError");
-        let status = delivery
-            .smtp_error()
-            .and_then(|e| e.status())
-            .map(|code| code.to_string());
-        let _ = tx.send(format!(
-            "transient={} permanent={} attempts={} status={status:?} message={error}",
-            error.is_transient(),
-            delivery.is_permanent(),
-            delivery.attempts(),
-        ));
-    };
-    (hook, rx)
+fn layer(sink: &SmtpSink) -> (CspReportLayer, Failures) {
+    let options = sink
+        .default_options()
+        .backoff(Duration::from_millis(50), Duration::from_millis(200));
+    layer_with(sink, options)
+}
+
+async fn ok(_: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    Ok(Response::new(Full::new(Bytes::new())))
+}
+
+/// Posts a report through the layer as a browser would (its raw JSON), expecting a `204`
+/// at once.
+async fn post(layer: &CspReportLayer, report: &Report) {
+    let request = Request::post("/csp-report")
+        .header("content-type", "application/csp-report")
+        .body(Full::new(Bytes::from(report.raw.to_string())))
+        .unwrap();
+    let service = layer.layer(tower::service_fn(ok));
+    let answer = tokio::time::timeout(Duration::from_secs(2), service.oneshot(request))
+        .await
+        .expect("the answer does not wait for the mail server")
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+}
+
+/// Waits until the hook was told of `n` failures.
+async fn wait_failures(failures: &Failures, n: usize) -> Vec<String> {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let seen = failures.lock().unwrap().clone();
+            if seen.len() >= n {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the hook is told")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -94,8 +134,8 @@ async fn per_report_mails_reach_every_recipient_with_both_bodies() {
     let mut invalid = report("https://shop.example/", "img-src", "data");
     invalid.invalid_reason = Some("expected a JSON object".to_owned());
     invalid.raw = "{\"csp-report\": truncated".into();
+    // Called directly, the sink mails at once.
     sink.send(&batch(&[&valid, &invalid])).await.unwrap();
-    sink.flush().await.unwrap();
 
     let mails = server.wait_for(2).await;
     assert_eq!(mails.len(), 2);
@@ -171,10 +211,11 @@ async fn a_digest_groups_a_window_by_fingerprint() {
         "font-src",
         "https://fonts.example/f.woff2",
     );
-    sink.send(&batch(&[&inline, &font])).await.unwrap();
-    sink.send(&batch(&[&inline_again])).await.unwrap();
-    sink.send(&batch(&[&inline])).await.unwrap();
-    // send() only files reports: nothing goes out before the window ends.
+    // The dispatcher gathers the window as one batch: nothing goes out before it ends.
+    let (layer, failures) = layer(&sink);
+    for report in [&inline, &font, &inline_again, &inline] {
+        post(&layer, report).await;
+    }
     assert!(server.mails().is_empty());
 
     let mails = server.wait_for(1).await;
@@ -205,10 +246,14 @@ async fn a_digest_groups_a_window_by_fingerprint() {
     assert_eq!(server.mails().len(), 1);
 
     // The next report opens a new window.
-    sink.send(&batch(&[&font])).await.unwrap();
+    post(&layer, &font).await;
     let mails = server.wait_for(2).await;
     assert_eq!(mails.len(), 2);
     assert_eq!(mails[1].subject(), "[CSP] Digest: 1 report of 1 violation");
+    assert!(failures.lock().unwrap().is_empty());
+    layer.handle().flush().await;
+    let stats = layer.handle().stats();
+    assert_eq!((stats.sinks[0].delivered, stats.sinks[0].queued), (5, 0));
 }
 
 #[tokio::test]
@@ -218,10 +263,10 @@ async fn shutdown_sends_the_pending_digest() {
         .mode(SmtpMode::digest(Duration::from_secs(3600)))
         .build()
         .unwrap();
-    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
-        .await
-        .unwrap();
-    sink.shutdown().await.unwrap();
+    let (layer, _) = layer(&sink);
+    post(&layer, &report("https://a.example/", "img-src", "data")).await;
+    assert!(server.mails().is_empty());
+    layer.handle().shutdown().await;
     let mails = server.mails();
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].subject(), "[CSP] Digest: 1 report of 1 violation");
@@ -244,7 +289,6 @@ async fn new_only_mails_a_violation_once() {
     let c = report("https://a.example/", "frame-src", "https://ads.example/");
 
     sink.send(&batch(&[&a, &b, &a_again])).await.unwrap();
-    sink.flush().await.unwrap();
     let mails = server.wait_for(1).await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].subject(), "[CSP] 2 new violations (3 reports)");
@@ -261,11 +305,9 @@ async fn new_only_mails_a_violation_once() {
     for _ in 0..3 {
         sink.send(&batch(&[&a, &b])).await.unwrap();
     }
-    sink.flush().await.unwrap();
     assert_eq!(server.mails().len(), 1);
 
     sink.send(&batch(&[&a, &c])).await.unwrap();
-    sink.flush().await.unwrap();
     let mails = server.wait_for(2).await;
     assert_eq!(mails.len(), 2);
     assert_eq!(
@@ -287,7 +329,6 @@ async fn the_cap_holds_mails_back_and_the_next_mail_says_so() {
         .map(|i| report(&format!("https://a.example/{i}"), "img-src", "data"))
         .collect();
     sink.send(&reports.iter().cloned().collect()).await.unwrap();
-    sink.flush().await.unwrap();
     assert_eq!(server.mails().len(), 2, "two mails, then the cap");
     assert!(!server.mails()[1].text().contains("Note:"));
     let stats = sink.stats();
@@ -297,18 +338,13 @@ async fn the_cap_holds_mails_back_and_the_next_mail_says_so() {
         "{stats:?}"
     );
     assert_eq!(
-        (
-            stats.emails_capped,
-            stats.reports_capped,
-            stats.reports_pending
-        ),
-        (3, 3, 0),
+        (stats.emails_capped, stats.reports_capped),
+        (3, 3),
         "{stats:?}"
     );
 
     tokio::time::sleep(period + Duration::from_millis(100)).await;
     sink.send(&batch(&[&reports[0]])).await.unwrap();
-    sink.flush().await.unwrap();
     let mails = server.wait_for(3).await;
     assert_eq!(mails.len(), 3);
     let note =
@@ -323,7 +359,6 @@ async fn the_cap_holds_mails_back_and_the_next_mail_says_so() {
     // Told once, then forgotten.
     tokio::time::sleep(period + Duration::from_millis(100)).await;
     sink.send(&batch(&[&reports[1]])).await.unwrap();
-    sink.flush().await.unwrap();
     let mails = server.wait_for(4).await;
     assert!(!mails[3].text().contains("Note:"));
 }
@@ -343,7 +378,6 @@ async fn report_content_cannot_inject_headers_or_markup() {
     hostile.user_agent = Some("<img src=x onerror=alert(1)>\r\n\r\n<b>body</b>".into());
     hostile.script_sample = Some("\"><iframe src=javascript:alert(1)>".into());
     sink.send(&batch(&[&hostile])).await.unwrap();
-    sink.flush().await.unwrap();
 
     let mails = server.wait_for(1).await;
     assert_eq!(mails.len(), 1);
@@ -384,23 +418,22 @@ async fn mails_wait_for_a_server_that_is_down_and_arrive_when_it_is_back() {
         .unwrap()
         .port();
     let url = format!("smtp://127.0.0.1:{port}");
-    let (hook, mut errors) = error_channel();
-    let sink = sink(&url)
-        .mode(SmtpMode::PerReport)
-        .on_error(hook)
-        .build()
-        .unwrap();
+    let sink = sink(&url).mode(SmtpMode::PerReport).build().unwrap();
+    let (layer, failures) = layer(&sink);
 
     let first = report("https://a.example/1", "img-src", "data");
     let second = report("https://a.example/2", "img-src", "data");
-    // With nobody listening, send() still returns at once: the dispatcher is never held up.
-    tokio::time::timeout(Duration::from_secs(2), async {
-        sink.send(&batch(&[&first])).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        sink.send(&batch(&[&second])).await.unwrap();
-    })
-    .await
-    .expect("send does not wait for the server");
+    // With nobody listening, the answers still come at once.
+    post(&layer, &first).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    post(&layer, &second).await;
+    let refused = wait_failures(&failures, 2).await;
+    assert!(
+        refused
+            .iter()
+            .all(|f| f.starts_with("transient=true permanent=false will_retry=true")),
+        "{refused:?}"
+    );
 
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let server = Server::serve(listener, Recorder::default());
@@ -408,7 +441,20 @@ async fn mails_wait_for_a_server_that_is_down_and_arrive_when_it_is_back() {
     assert_eq!(mails.len(), 2);
     assert!(mails[0].subject().ends_with("https://a.example/1"));
     assert!(mails[1].subject().ends_with("https://a.example/2"));
-    assert!(errors.try_recv().is_err(), "nothing was given up on");
+    layer.handle().flush().await;
+    let failures = failures.lock().unwrap().clone();
+    assert!(
+        failures.iter().all(|f| f.contains("will_retry=true")),
+        "nothing was given up on: {failures:?}"
+    );
+    let stats = layer.handle().stats();
+    let smtp = &stats.sinks[0];
+    assert_eq!((smtp.delivered, smtp.failed), (2, 0), "{smtp:?}");
+    assert_eq!(
+        smtp.errors,
+        failures.len() as u64,
+        "every failed call is counted"
+    );
 }
 
 #[tokio::test]
@@ -417,47 +463,58 @@ async fn a_permanent_refusal_goes_to_the_error_hook_without_retries() {
         refuse: Arc::new(vec!["nobody@example.test".to_owned()]),
         ..Recorder::default()
     });
-    let (hook, mut errors) = error_channel();
     let sink = SmtpSink::builder(server.url())
         .from("csp@example.test")
         .to("nobody@example.test")
         .mode(SmtpMode::PerReport)
-        .on_error(hook)
         .build()
         .unwrap();
-    let error = first_error(&sink, &mut errors).await;
+    let (per_report, failures) = layer(&sink);
+    post(
+        &per_report,
+        &report("https://a.example/", "img-src", "data"),
+    )
+    .await;
+    per_report.handle().flush().await;
+    let told = failures.lock().unwrap().clone();
+    assert_eq!(told.len(), 1, "no retries: {told:?}");
     assert!(
-        error.starts_with("transient=false permanent=true attempts=1 status=Some(\"550\")"),
-        "{error}"
+        told[0].starts_with("transient=false permanent=true will_retry=false status=Some(\"550\")"),
+        "{}",
+        told[0]
     );
     assert!(
-        error.contains("the mail server refused the email about 1 report (550)"),
-        "{error}"
+        told[0].contains("the mail server refused the email about 1 report (550)"),
+        "{}",
+        told[0]
     );
     assert!(server.mails().is_empty());
-    let stats = sink.stats();
+    assert_eq!(sink.stats().emails_sent, 0);
+    let stats = per_report.handle().stats();
+    let smtp = &stats.sinks[0];
     assert_eq!(
-        (stats.emails_failed, stats.reports_failed, stats.emails_sent),
-        (1, 1, 0),
-        "{stats:?}"
+        (smtp.delivered, smtp.failed, smtp.errors),
+        (0, 1, 1),
+        "the failure shows in the layer's counters: {smtp:?}"
     );
 
-    // A digest goes out only when flushed, so flush() meets the refusal and returns it.
+    // A digest goes out when flushed, and meets the same refusal.
     let digest = SmtpSink::builder(server.url())
         .from("csp@example.test")
         .to("nobody@example.test")
         .mode(SmtpMode::digest(Duration::from_secs(3600)))
         .build()
         .unwrap();
-    digest
-        .send(&batch(&[&report("https://a.example/", "img-src", "data")]))
-        .await
-        .unwrap();
-    let error = digest.flush().await.unwrap_err();
-    assert!(!error.is_transient());
+    let (layer, failures) = layer(&digest);
+    post(&layer, &report("https://a.example/", "img-src", "data")).await;
+    layer.handle().flush().await;
+    let told = failures.lock().unwrap().clone();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].starts_with("transient=false"), "{}", told[0]);
     assert!(
-        error.to_string().contains("refused the digest of 1 report"),
-        "{error}"
+        told[0].contains("refused the digest of 1 report"),
+        "{}",
+        told[0]
     );
 }
 
@@ -472,7 +529,6 @@ async fn credentials_in_the_url_are_percent_decoded() {
     sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
         .await
         .unwrap();
-    sink.flush().await.unwrap();
     assert_eq!(server.mails().len(), 1);
     assert_eq!(*server.recorder.authenticated.lock().unwrap(), ["csp"]);
 }
@@ -483,23 +539,28 @@ async fn a_4xx_answer_is_retried_until_the_server_accepts() {
         put_off: Arc::new(AtomicUsize::new(2)),
         ..Recorder::default()
     });
-    let (hook, mut errors) = error_channel();
     let sink = sink(&server.url())
         .mode(SmtpMode::PerReport)
-        .on_error(hook)
         .build()
         .unwrap();
-    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
-        .await
-        .unwrap();
-    sink.flush().await.unwrap();
+    let (layer, failures) = layer(&sink);
+    post(&layer, &report("https://a.example/", "img-src", "data")).await;
+    layer.handle().flush().await;
     assert_eq!(server.mails().len(), 1);
     assert_eq!(
         server.recorder.put_off.load(Ordering::SeqCst),
         0,
         "two 451 answers first"
     );
-    assert!(errors.try_recv().is_err());
+    let told = failures.lock().unwrap().clone();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(
+        told.iter().all(|f| f
+            .starts_with("transient=true permanent=false will_retry=true status=Some(\"451\")")),
+        "{told:?}"
+    );
+    let stats = layer.handle().stats();
+    assert_eq!((stats.sinks[0].delivered, stats.sinks[0].errors), (1, 2));
 }
 
 #[tokio::test]
@@ -509,29 +570,35 @@ async fn a_server_that_stays_down_is_given_up_on_through_the_error_hook() {
         .local_addr()
         .unwrap()
         .port();
-    let (hook, mut errors) = error_channel();
     let sink = sink(&format!("smtp://127.0.0.1:{port}"))
         .mode(SmtpMode::PerReport)
-        .give_up_after(Duration::from_millis(300))
-        .on_error(hook)
         .build()
         .unwrap();
-    let error = first_error(&sink, &mut errors).await;
+    let options = sink
+        .default_options()
+        .retries(2)
+        .backoff(Duration::from_millis(10), Duration::from_millis(20));
+    let (layer, failures) = layer_with(&sink, options);
+    post(&layer, &report("https://a.example/", "img-src", "data")).await;
+    layer.handle().flush().await;
+    let told = failures.lock().unwrap().clone();
+    assert_eq!(told.len(), 3, "the first attempt and two retries: {told:?}");
     assert!(
-        error.starts_with("transient=true permanent=false attempts="),
-        "{error}"
+        told[..2].iter().all(|f| f.contains("will_retry=true")),
+        "{told:?}"
     );
-    let attempts: u32 = error["transient=true permanent=false attempts=".len()..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(attempts >= 2, "{error}");
     assert!(
-        error.contains("gave up on the email about 1 report after"),
-        "{error}"
+        told[2].starts_with("transient=true permanent=false will_retry=false"),
+        "{}",
+        told[2]
     );
+    assert!(
+        told[2].contains("the mail server could not take the email about 1 report now"),
+        "{}",
+        told[2]
+    );
+    let stats = layer.handle().stats();
+    assert_eq!((stats.sinks[0].failed, stats.sinks[0].errors), (1, 3));
 }
 
 #[tokio::test]
@@ -539,72 +606,35 @@ async fn what_does_not_fit_is_counted_and_told() {
     let server = Server::start();
     let sink = sink(&server.url())
         .mode(SmtpMode::digest(Duration::from_secs(3600)))
-        .max_pending(1)
+        .max_pending(2)
         .build()
         .unwrap();
+    let (layer, _) = layer(&sink);
     let a = report("https://a.example/", "img-src", "data");
     let b = report("https://a.example/", "font-src", "data");
-    sink.send(&batch(&[&a, &b, &b, &a])).await.unwrap();
-    assert_eq!(sink.stats().reports_pending, 4);
-    sink.flush().await.unwrap();
-    let stats = sink.stats();
-    // The digest is one email about all four reports, two of them only counted.
-    assert_eq!(
-        (
-            stats.emails_sent,
-            stats.reports_mailed,
-            stats.reports_pending
-        ),
-        (1, 4, 0),
-        "{stats:?}"
-    );
+    for report in [&a, &b, &b, &a] {
+        post(&layer, report).await;
+    }
+    let stats = layer.handle().stats();
+    assert_eq!((stats.sinks[0].queued, stats.sinks[0].dropped), (2, 2));
+    layer.handle().flush().await;
+    assert_eq!(sink.stats().reports_mailed, 2);
     let text = server.wait_for(1).await[0].text();
     assert!(
-        text.contains("1. img-src blocked data on https://a.example/ (2 reports)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("And 2 reports of other violations not listed."),
-        "{text}"
-    );
-
-    // One new violation fits; the other is left out, and the alert that goes out says so.
-    let alerts = sink_with_memory(&server, 1);
-    alerts.send(&batch(&[&a, &b])).await.unwrap();
-    alerts.flush().await.unwrap();
-    alerts
-        .send(&batch(&[&report("https://c.example/", "img-src", "data")]))
-        .await
-        .unwrap();
-    alerts.flush().await.unwrap();
-    let mails = server.wait_for(3).await;
-    assert_eq!(mails.len(), 3);
-    assert_eq!(
-        mails[1].subject(),
-        "[CSP] New: img-src blocked data on https://a.example/"
-    );
-    let text = mails[1].text();
-    assert!(
         text.starts_with(
-            "Note: 1 report was left out because too many were waiting to be mailed.\n"
+            "Note: 2 reports were left out because too many were waiting to be mailed.\n"
         ),
         "{text}"
     );
-    assert!(!mails[2].text().contains("Note:"), "told once");
-    let stats = alerts.stats();
-    assert_eq!(
-        (stats.emails_sent, stats.reports_dropped),
-        (2, 1),
-        "{stats:?}"
+    assert!(
+        text.contains("2 reports of 2 distinct violations"),
+        "{text}"
     );
-}
 
-fn sink_with_memory(server: &Server, max_pending: usize) -> SmtpSink {
-    sink(&server.url())
-        .mode(SmtpMode::new_only(100))
-        .max_pending(max_pending)
-        .build()
-        .unwrap()
+    post(&layer, &a).await;
+    layer.handle().flush().await;
+    let mails = server.wait_for(2).await;
+    assert!(!mails[1].text().contains("Note:"), "told once");
 }
 
 #[tokio::test]
@@ -621,7 +651,6 @@ async fn non_ascii_subjects_arrive_intact() {
     )]))
     .await
     .unwrap();
-    sink.flush().await.unwrap();
     let mails = server.wait_for(1).await;
     assert_eq!(
         mails[0].subject(),
@@ -689,7 +718,6 @@ async fn starttls_with_a_transport_of_your_own() {
     sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
         .await
         .unwrap();
-    sink.flush().await.unwrap();
     assert_eq!(server.mails().len(), 1);
     // The server takes AUTH only once the session is encrypted.
     assert_eq!(*server.recorder.authenticated.lock().unwrap(), ["csp"]);
@@ -702,10 +730,10 @@ async fn starttls_with_a_transport_of_your_own() {
         .mode(SmtpMode::digest(Duration::from_secs(3600)))
         .build()
         .unwrap();
-    sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
+    let error = sink
+        .send(&batch(&[&report("https://a.example/", "img-src", "data")]))
         .await
-        .unwrap();
-    let error = sink.flush().await.unwrap_err();
+        .unwrap_err();
     assert!(!error.is_transient(), "{error}");
     assert!(plain.mails().is_empty());
 }
@@ -718,8 +746,6 @@ async fn smtps_speaks_tls_from_the_first_byte() {
     let send_one = |sink: SmtpSink| async move {
         sink.send(&batch(&[&report("https://a.example/", "img-src", "data")]))
             .await
-            .unwrap();
-        sink.flush().await
     };
 
     // An `smtps://` URL trusts the public authorities only: the handshake is tried, the
@@ -730,25 +756,27 @@ async fn smtps_speaks_tls_from_the_first_byte() {
     ))
     .from("csp@example.test")
     .to("security@example.test")
-    // A digest is sent by the flush, which then returns the failure.
     .mode(SmtpMode::digest(Duration::from_secs(3600)))
-    .retry_backoff(Duration::from_millis(10), Duration::from_millis(10))
-    .give_up_after(Duration::from_millis(200))
     .build()
     .unwrap();
     let error = send_one(by_url.clone()).await.unwrap_err();
-    let stats = by_url.stats();
-    assert_eq!(
-        (stats.emails_failed, stats.reports_failed, stats.emails_sent),
-        (1, 1, 0),
-        "{stats:?}"
-    );
+    assert_eq!(by_url.stats().emails_sent, 0);
     let error = tower_csp_reports::error::chain(&error);
-    assert!(error.contains("gave up on the digest"), "{error}");
+    assert!(error.contains("the digest of 1 report"), "{error}");
     assert!(error.contains("certificate"), "{error}");
     assert!(server.mails().is_empty());
-    let handshakes = server.recorder.handshakes.lock().unwrap().clone();
-    assert!(!handshakes.is_empty());
+    // The server sees the refused handshake end a moment after the client gave up.
+    let handshakes = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let handshakes = server.recorder.handshakes.lock().unwrap().clone();
+            if !handshakes.is_empty() {
+                return handshakes;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the handshake was tried");
     for handshake in &handshakes {
         let refused = handshake.as_ref().unwrap_err();
         assert!(refused.contains("alert"), "{refused}");

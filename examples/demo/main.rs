@@ -73,9 +73,10 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     let origin = format!("{scheme}://{addr}");
     let site = Site::new(&format!("{origin}/csp-report"), delivery, true)?;
 
-    let layer = CspReportLayer::new()
-        .path("/csp-report")?
-        .sink(TracingSink::new().level(Level::INFO));
+    let layer = CspReportLayer::builder()
+        .path("/csp-report")
+        .sink(TracingSink::new().level(Level::INFO))
+        .build()?;
     let handle = layer.handle();
     let app = site.router().layer(layer);
 

@@ -60,13 +60,13 @@ fn harness() -> &'static Harness {
         let _ = tracing::subscriber::set_global_default(subscriber);
         let memory = MemorySink::with_capacity(64);
         let client_ip = client_ip::forwarded_for(["10.0.0.0/8", "::1"]).unwrap();
-        let layer = CspReportLayer::new()
+        let layer = CspReportLayer::builder()
             .max_body_size(MAX_BODY)
-            .unwrap()
+            
             .max_reports_per_request(8)
-            .unwrap()
+            
             .max_field_length(64)
-            .unwrap()
+            
             .client_ip(client_ip)
             .rate_limit(
                 RateLimit::per_client(50, Duration::from_secs(1))
@@ -76,7 +76,9 @@ fn harness() -> &'static Harness {
             .sampling(Sampling::new(3, 2).unwrap())
             .dispatch(Dispatch::Inline)
             .sink(memory.clone())
-            .sink(TracingSink::new());
+            .sink(TracingSink::new())
+            .build()
+            .unwrap();
         let handle = layer.handle();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()

@@ -10,7 +10,7 @@ use super::column::ColumnValue;
 use super::schema::{self, COLUMNS, quote};
 use super::store::{MakeTls, PostgresStore, WriteMethod};
 use super::value::{BoxError, Value};
-use crate::Report;
+use crate::{Report, SinkOptions};
 use crate::sink::{ReportBatch, ReportSink, SinkError};
 use crate::store::group::{group, stored_time};
 use crate::store::{StoreError, StoreErrorKind, WriteOutcome};
@@ -65,6 +65,11 @@ impl<Tls: MakeTls> ReportSink for PostgresSink<Tls> {
             .await
             .map(drop)
             .map_err(SinkError::from)
+    }
+
+    /// [`SinkOptions::store`]: required, large batches, several at once.
+    fn default_options(&self) -> SinkOptions {
+        SinkOptions::store()
     }
 }
 

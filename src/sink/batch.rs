@@ -9,6 +9,7 @@ use crate::Report;
 pub struct ReportBatch {
     chunks: Vec<Arc<Vec<Report>>>,
     len: usize,
+    dropped: u64,
 }
 
 impl ReportBatch {
@@ -31,6 +32,16 @@ impl ReportBatch {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// How many reports this sink lost to a full queue since its batch before this one, so
+    /// that a sink that sums up what it gets (a digest) can say what it did not get.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    pub(crate) fn set_dropped(&mut self, dropped: u64) {
+        self.dropped = dropped;
     }
 
     /// The reports, in the order they were received.

@@ -45,6 +45,8 @@ pub use tracing::TracingSink;
 
 use async_trait::async_trait;
 
+use crate::SinkOptions;
+
 /// A destination for reports: logs, email, a database, your own code.
 ///
 /// Implementations must be cheap to share: the dispatcher keeps one in an `Arc` and calls it
@@ -59,9 +61,18 @@ pub trait ReportSink: Send + Sync + 'static {
     async fn send(&self, batch: &ReportBatch) -> Result<(), SinkError>;
 
     /// Called once after the last batch when the dispatcher shuts down: flush what is
-    /// buffered (a pending digest, for example).
+    /// buffered, close connections.
     async fn shutdown(&self) -> Result<(), SinkError> {
         Ok(())
+    }
+
+    /// How the layer feeds this sink when it is added with
+    /// [`sink`](crate::CspReportLayerBuilder::sink) rather than
+    /// [`sink_with`](crate::CspReportLayerBuilder::sink_with): [`SinkOptions::default`], a
+    /// best-effort sink, unless the sink knows better (a store is required, an email digest
+    /// gathers a window).
+    fn default_options(&self) -> SinkOptions {
+        SinkOptions::default()
     }
 }
 
@@ -77,5 +88,9 @@ impl<S: ReportSink + ?Sized> ReportSink for std::sync::Arc<S> {
 
     async fn shutdown(&self) -> Result<(), SinkError> {
         (**self).shutdown().await
+    }
+
+    fn default_options(&self) -> SinkOptions {
+        (**self).default_options()
     }
 }

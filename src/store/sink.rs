@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 
 use super::ReportStore;
+use crate::SinkOptions;
 use crate::sink::{ReportBatch, ReportSink, SinkError};
 
 /// The sink of a store: each batch goes to [`ReportStore::write`]; transient store errors are
@@ -28,5 +29,10 @@ impl<S: ReportStore> ReportSink for StoreSink<S> {
             .await
             .map(drop)
             .map_err(SinkError::from)
+    }
+
+    /// [`SinkOptions::store`]: required, large batches, several at once.
+    fn default_options(&self) -> SinkOptions {
+        SinkOptions::store()
     }
 }

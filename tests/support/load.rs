@@ -140,7 +140,7 @@ pub fn batch(i: usize, n: usize, noise: Option<usize>, bad: Option<usize>) -> St
     let items: Vec<String> = (0..n)
         .map(|j| {
             let k = i * n + j;
-            let blocked = if noise.is_some_and(|m| k % m == 0) {
+            let blocked = if noise.is_some_and(|m| k.is_multiple_of(m)) {
                 "chrome-extension".to_owned()
             } else {
                 format!("https://cdn{}.example/lib.js", k % 97)

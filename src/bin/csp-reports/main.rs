@@ -44,7 +44,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Receive reports over HTTP(S), store them (SQLite or Postgres), log and mail them.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Create or upgrade the database schema.
     Migrate(db::DbArgs),
     /// Summarize the reports of a time range (default: yesterday).

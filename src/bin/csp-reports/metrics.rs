@@ -35,6 +35,16 @@ pub(crate) fn render(stats: &Stats, mail: Option<SmtpStats>) -> String {
             "requests refused by the rate limit",
             stats.rate_limited,
         ),
+        (
+            "busy",
+            "requests refused with 503 before their body was read (memory budget)",
+            stats.busy,
+        ),
+        (
+            "rejected_overload",
+            "reports refused with 503 because a required sink had no room",
+            stats.rejected_overload,
+        ),
     ];
     write_counters(&mut out, "csp_reports", &counters);
     let per_sink: [(&str, &str, &str, SinkCounter); 5] = [
@@ -87,7 +97,7 @@ pub(crate) fn render(stats: &Stats, mail: Option<SmtpStats>) -> String {
     out
 }
 
-/// What reached the mail server: the dispatcher counts reports handed to the sink.
+/// What reached the mail server; failures are in the per-sink counters.
 fn render_mail(out: &mut String, mail: &SmtpStats) {
     let counters = [
         (
@@ -101,37 +111,17 @@ fn render_mail(out: &mut String, mail: &SmtpStats) {
             mail.reports_mailed,
         ),
         (
-            "emails_failed",
-            "emails given up on (refused or still failing)",
-            mail.emails_failed,
-        ),
-        (
-            "reports_failed",
-            "reports in those emails",
-            mail.reports_failed,
-        ),
-        (
             "emails_capped",
             "emails held back by the cap per hour",
             mail.emails_capped,
         ),
         (
-            "reports_dropped",
-            "reports turned away because too many waited to be mailed",
-            mail.reports_dropped,
+            "reports_capped",
+            "reports in the emails held back by the cap",
+            mail.reports_capped,
         ),
     ];
     write_counters(out, "csp_reports_smtp", &counters);
-    let _ = writeln!(
-        out,
-        "# HELP csp_reports_smtp_reports_pending Reports waiting for their email."
-    );
-    let _ = writeln!(out, "# TYPE csp_reports_smtp_reports_pending gauge");
-    let _ = writeln!(
-        out,
-        "csp_reports_smtp_reports_pending {}",
-        mail.reports_pending
-    );
 }
 
 /// Writes `{prefix}_{name}_total` counters, each with its help and type lines.

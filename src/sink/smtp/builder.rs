@@ -1,7 +1,6 @@
 //! Configuring an [`SmtpSink`]: server, addresses, mode and limits.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -10,10 +9,8 @@ use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use super::SmtpMode;
 use super::sink::SmtpSink;
 use super::text;
-use crate::{ConfigError, SinkError};
-
-/// What the sink calls with every email it gives up on.
-pub(super) type ErrorHook = Arc<dyn Fn(&SinkError) + Send + Sync>;
+use crate::ConfigError;
+use crate::error::{check_limit, check_nonzero};
 
 /// Builds an [`SmtpSink`]; made by [`SmtpSink::builder`] or [`SmtpSink::with_transport`].
 ///
@@ -29,11 +26,7 @@ pub struct SmtpSinkBuilder {
     max_mails: u32,
     per: Duration,
     max_pending: usize,
-    retry_first: Duration,
-    retry_max: Duration,
-    give_up_after: Duration,
     timeout: Duration,
-    on_error: Option<ErrorHook>,
 }
 
 enum Server {
@@ -42,7 +35,7 @@ enum Server {
 }
 
 /// The settings a built sink works with.
-pub(super) struct Settings {
+pub(super) struct MailSettings {
     pub(super) from: Mailbox,
     pub(super) to: Vec<Mailbox>,
     pub(super) subject_prefix: String,
@@ -50,10 +43,6 @@ pub(super) struct Settings {
     pub(super) max_mails: u32,
     pub(super) per: Duration,
     pub(super) max_pending: usize,
-    pub(super) retry_first: Duration,
-    pub(super) retry_max: Duration,
-    pub(super) give_up_after: Duration,
-    pub(super) on_error: ErrorHook,
 }
 
 const MAX_PENDING_LIMIT: u64 = 1_000_000;
@@ -78,12 +67,8 @@ impl SmtpSinkBuilder {
             mode: SmtpMode::DEFAULT,
             max_mails: 20,
             per: Duration::from_secs(3600),
-            max_pending: 1_000,
-            retry_first: Duration::from_secs(1),
-            retry_max: Duration::from_secs(60),
-            give_up_after: Duration::from_secs(15 * 60),
+            max_pending: 10_000,
             timeout: Duration::from_secs(30),
-            on_error: None,
         }
     }
 
@@ -126,26 +111,11 @@ impl SmtpSinkBuilder {
         self
     }
 
-    /// How much may wait to be mailed (default 1,000): reports in `per_report` mode, or
-    /// distinct violations in a digest or alert. What comes beyond is counted, not kept, and
-    /// told in the next email (a digest lists the first 50 violations and sums up the rest).
+    /// How many reports may wait to be mailed (default 10,000): a digest's window, or
+    /// emails waiting for the server. What comes beyond is counted, not kept, and told in
+    /// the next email.
     pub fn max_pending(mut self, max: usize) -> Self {
         self.max_pending = max;
-        self
-    }
-
-    /// The backoff between attempts after a transient failure (server down, 4xx answer):
-    /// `first` after the first failure, doubling up to `max` (default 1 s to 60 s).
-    pub fn retry_backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.retry_first = first;
-        self.retry_max = max;
-        self
-    }
-
-    /// How long an email keeps being retried before the sink gives up on it and reports
-    /// it to the error hook (default 15 minutes).
-    pub fn give_up_after(mut self, limit: Duration) -> Self {
-        self.give_up_after = limit;
         self
     }
 
@@ -156,19 +126,12 @@ impl SmtpSinkBuilder {
         self
     }
 
-    /// Called with every email the sink gives up on: refused by the server (permanent) or
-    /// still failing after [`give_up_after`](Self::give_up_after) (transient). The default
-    /// writes a `tracing` warning.
+    /// Checks the settings and builds the sink.
     ///
-    /// Emails go out from the sink's own task, so these failures do not reach the
-    /// dispatcher's error hook; point both at the same function to see everything in one place.
-    pub fn on_error(mut self, hook: impl Fn(&SinkError) + Send + Sync + 'static) -> Self {
-        self.on_error = Some(Arc::new(hook));
-        self
-    }
-
-    /// Checks the settings and builds the sink. Inside a Tokio runtime its background task
-    /// starts at once; otherwise on first use.
+    /// How the layer feeds it (the window as the batch's linger, retries and backoff) is in
+    /// its [`default_options`](crate::ReportSink::default_options); add it with
+    /// [`sink_with`](crate::CspReportLayerBuilder::sink_with) and those options changed to
+    /// retry differently.
     pub fn build(self) -> Result<SmtpSink, ConfigError> {
         let from = self.from.as_deref().ok_or_else(|| ConfigError::Invalid {
             setting: "smtp sender",
@@ -186,30 +149,20 @@ impl SmtpSinkBuilder {
             .iter()
             .map(|to| mailbox("smtp recipient", to))
             .collect::<Result<Vec<_>, _>>()?;
-        limit("smtp max_mails", u64::from(self.max_mails), MAX_MAILS_LIMIT)?;
-        limit(
+        check_limit("smtp max_mails", u64::from(self.max_mails), MAX_MAILS_LIMIT)?;
+        check_limit(
             "smtp max_pending",
             self.max_pending as u64,
             MAX_PENDING_LIMIT,
         )?;
         match self.mode {
-            SmtpMode::Digest { window } if window.is_zero() => {
-                return Err(ConfigError::Invalid {
-                    setting: "smtp digest window",
-                    reason: "it must be longer than zero".to_owned(),
-                });
-            }
+            SmtpMode::Digest { window } => check_nonzero("smtp digest window", window)?,
             SmtpMode::NewOnly { memory } => {
-                limit("smtp new_only memory", memory as u64, MEMORY_LIMIT)?
+                check_limit("smtp new_only memory", memory as u64, MEMORY_LIMIT)?;
             }
-            _ => {}
+            SmtpMode::PerReport => {}
         }
-        if self.per.is_zero() {
-            return Err(ConfigError::Invalid {
-                setting: "smtp max_mails period",
-                reason: "it must be longer than zero".to_owned(),
-            });
-        }
+        check_nonzero("smtp max_mails period", self.per)?;
         let transport = match self.server {
             Server::Transport(transport) => transport,
             Server::Url(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
@@ -223,7 +176,7 @@ impl SmtpSinkBuilder {
                 .timeout(Some(self.timeout))
                 .build(),
         };
-        let settings = Settings {
+        let settings = MailSettings {
             from,
             to,
             subject_prefix: text::one_line(&self.subject_prefix, 40),
@@ -231,12 +184,8 @@ impl SmtpSinkBuilder {
             max_mails: self.max_mails,
             per: self.per,
             max_pending: self.max_pending,
-            retry_first: self.retry_first.max(Duration::from_millis(1)),
-            retry_max: self.retry_max.max(self.retry_first),
-            give_up_after: self.give_up_after,
-            on_error: self.on_error.unwrap_or_else(|| Arc::new(warn)),
         };
-        Ok(SmtpSink::start(settings, transport))
+        Ok(SmtpSink::new(settings, transport))
     }
 }
 
@@ -245,25 +194,6 @@ fn mailbox(setting: &'static str, text: &str) -> Result<Mailbox, ConfigError> {
         setting,
         reason: format!("{text:?} is not an email address: {e}"),
     })
-}
-
-fn limit(setting: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
-    if value == 0 || value > max {
-        return Err(ConfigError::InvalidLimit {
-            setting,
-            value,
-            max,
-        });
-    }
-    Ok(())
-}
-
-fn warn(error: &SinkError) {
-    tracing::warn!(
-        target: "tower_csp_reports::smtp",
-        error = crate::error::chain(error),
-        "a CSP report email was not delivered"
-    );
 }
 
 impl fmt::Debug for SmtpSinkBuilder {
@@ -281,9 +211,9 @@ impl fmt::Debug for SmtpSinkBuilder {
     }
 }
 
-impl fmt::Debug for Settings {
+impl fmt::Debug for MailSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
+        f.debug_struct("MailSettings")
             .field("from", &self.from)
             .field("to", &self.to)
             .field("subject_prefix", &self.subject_prefix)

@@ -5,15 +5,14 @@ use std::fmt;
 
 use lettre::transport::smtp;
 
-/// An email the sink gave up on, given to the error hook (wrapped in a
-/// [`SinkError`](crate::SinkError) that says whether the failure was transient).
+/// Why an email did not go out, as the source of the [`SinkError`](crate::SinkError) the
+/// layer's error hook is told of (it says whether the failure is transient: a retry follows).
 ///
 /// Its [`source`](Error::source) is lettre's error, which carries the SMTP status code when
 /// the server answered.
 #[derive(Debug)]
 pub struct DeliveryError {
     what: String,
-    attempts: u32,
     cause: Cause,
 }
 
@@ -24,10 +23,9 @@ enum Cause {
 }
 
 impl DeliveryError {
-    pub(super) fn smtp(what: String, attempts: u32, error: smtp::Error) -> Self {
+    pub(super) fn smtp(what: String, error: smtp::Error) -> Self {
         Self {
             what,
-            attempts,
             cause: Cause::Smtp(error),
         }
     }
@@ -35,14 +33,8 @@ impl DeliveryError {
     pub(super) fn message(what: String, error: lettre::error::Error) -> Self {
         Self {
             what,
-            attempts: 0,
             cause: Cause::Message(error),
         }
-    }
-
-    /// How many times the email was offered to the server (0 when it could not be built).
-    pub fn attempts(&self) -> u32 {
-        self.attempts
     }
 
     /// The SMTP error, when the server or the connection failed.
@@ -79,11 +71,7 @@ impl fmt::Display for DeliveryError {
                 }
                 Ok(())
             }
-            Cause::Smtp(_) => write!(
-                f,
-                "gave up on the {} after {} attempts",
-                self.what, self.attempts
-            ),
+            Cause::Smtp(_) => write!(f, "the mail server could not take the {} now", self.what),
         }
     }
 }

@@ -39,6 +39,11 @@ impl MailLimit {
         }
     }
 
+    /// Frees the slot taken last, for an email that did not go out after all.
+    pub(super) fn give_back(&mut self) {
+        self.sent.pop_back();
+    }
+
     pub(super) fn max(&self) -> u32 {
         self.max
     }

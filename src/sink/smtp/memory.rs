@@ -27,6 +27,11 @@ impl SeenFingerprints {
         }
     }
 
+    /// Whether the fingerprint is remembered (without counting a sighting).
+    pub(super) fn contains(&self, fingerprint: Fingerprint) -> bool {
+        self.last_seen.contains_key(&fingerprint)
+    }
+
     /// Records a sighting; returns whether the fingerprint was new.
     pub(super) fn see(&mut self, fingerprint: Fingerprint) -> bool {
         self.tick += 1;

@@ -4,8 +4,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tower_csp_reports::sink::smtp::{Email, SmtpMode, SmtpSink};
-//! use tower_csp_reports::Report;
+//! use tower_csp_reports::sink::smtp::{SmtpMode, SmtpSink};
+//! use tower_csp_reports::{CspReportLayer, ReportSink};
 //!
 //! let sink = SmtpSink::builder("smtp://csp:p%40ss@mail.example.com:587?tls=required")
 //!     .from("CSP reports <csp@example.com>")
@@ -14,29 +14,29 @@
 //!     .subject_prefix("[example.com CSP]")
 //!     .mode(SmtpMode::digest(Duration::from_secs(10 * 60)))
 //!     .max_per_hour(6)
-//!     .build()
-//!     .expect("valid settings");
-//! # drop(sink);
+//!     .build()?;
+//! // The dispatcher gathers each window as one batch: one digest per window at most.
+//! let options = sink.default_options();
+//! assert!(!options.is_required());
+//! let layer = CspReportLayer::builder().sink(sink).build()?;
+//! assert_eq!(layer.handle().stats().sinks[0].name, "smtp");
 //!
-//! // What the recipients read for a window with these three reports:
-//! let inline = Report::csp("https://example.com/pay?step=2", "script-src-elem", "inline");
-//! let pixel = Report::csp("https://example.com/", "img-src", "https://tracker.example/p.gif");
-//! let digest = Email::digest("[example.com CSP]", [&inline, &pixel, &inline]);
-//! assert_eq!(digest.subject, "[example.com CSP] Digest: 3 reports of 2 violations");
-//! assert!(digest.text.contains("1. script-src-elem blocked inline on https://example.com/pay (2 reports)"));
-//! assert!(digest.text.contains("2. img-src blocked https://tracker.example on https://example.com/ (1 report)"));
+//! let refused = SmtpSink::builder("smtp://mail.example.com").to("ops@example.com").build();
+//! assert_eq!(refused.unwrap_err().to_string(), "invalid smtp sender: a sender address is required");
+//! # Ok::<(), tower_csp_reports::ConfigError>(())
 //! ```
 //!
-//! Every email has a plain-text body and an HTML alternative. Report values are escaped in
-//! the HTML and never become links; subjects are one line, cut to 150 characters, with every
-//! control character removed, so report content cannot add a header.
+//! A digest groups its window's reports by violation (fingerprint) with counts, first and
+//! last time seen and one example each, most frequent first. Every email has a plain-text
+//! body and an HTML alternative. Report values are escaped in the HTML and never become
+//! links; subjects are one line, cut to 150 characters, with every control character removed,
+//! so report content cannot add a header.
 //!
-//! Emails go out from the sink's own task: [`send`](crate::ReportSink::send) returns at once.
-//! Transient failures (connection refused, 4xx answers, time-outs) are retried with backoff;
-//! permanent ones (5xx answers) and emails still failing after
-//! [`give_up_after`](SmtpSinkBuilder::give_up_after) go to the
-//! [error hook](SmtpSinkBuilder::on_error) as a [`SinkError`](crate::SinkError) whose source
-//! is a [`DeliveryError`].
+//! The sink rides on the layer's dispatcher: transient failures (connection refused, `4xx`
+//! answers, time-outs) are retried with backoff, permanent ones (`5xx` answers) are not, and
+//! both reach the layer's error hook
+//! ([`on_sink_error`](crate::CspReportLayerBuilder::on_sink_error)) as a
+//! [`SinkError`](crate::SinkError) whose source is a [`DeliveryError`], and its counters.
 
 mod builder;
 mod error;
@@ -47,13 +47,12 @@ mod mode;
 mod render;
 mod sink;
 mod text;
-mod worker;
 
 pub use builder::SmtpSinkBuilder;
 pub use error::DeliveryError;
 pub use mode::SmtpMode;
-pub use render::Email;
 pub use sink::{SmtpSink, SmtpStats};
+#[doc(hidden)]
 pub use text::html as escape_html;
 
 pub use lettre;

@@ -17,33 +17,19 @@ const FIELD_MAX_CHARS: usize = 2_000;
 
 /// An email ready to go: its subject and its plain-text and HTML bodies.
 ///
-/// The sink renders these itself; the constructors are public so that an application can
-/// preview what its recipients will read, or send the same text elsewhere. Every value taken
-/// from a report is escaped in the HTML body, and the subject is one line of at most 150
-/// characters with every control character removed, whatever the report holds.
-///
-/// ```
-/// use tower_csp_reports::sink::smtp::Email;
-/// use tower_csp_reports::Report;
-///
-/// let mut report = Report::csp("https://example.com/a?x=1", "script-src-elem", "inline");
-/// report.user_agent = Some("<b>Mozilla</b>\r\nBcc: someone@evil.example".into());
-/// let email = Email::report("[CSP]", &report);
-/// assert_eq!(email.subject, "[CSP] script-src-elem blocked inline on https://example.com/a");
-/// assert!(email.html.contains("&lt;b&gt;Mozilla&lt;/b&gt;"));
-/// assert!(!email.html.contains("<b>Mozilla"));
-/// ```
+/// Every value taken from a report is escaped in the HTML body, and the subject is one line
+/// of at most 150 characters with every control character removed, whatever the report
+/// holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Email {
+pub(super) struct Email {
     /// One line, safe for a header.
-    pub subject: String,
+    pub(super) subject: String,
     /// The plain-text body.
-    pub text: String,
+    pub(super) text: String,
     /// The HTML body (the alternative most mail readers show).
-    pub html: String,
+    pub(super) html: String,
     /// How many reports the email is about.
-    pub reports: u64,
+    pub(super) reports: u64,
 }
 
 /// The kind of grouped email.
@@ -53,39 +39,40 @@ pub(super) enum GroupKind {
     NewViolations,
 }
 
+#[cfg(test)]
 impl Email {
     /// The email for one report (`per_report` mode): its main fields, the user agent and the
     /// report as pretty JSON; for an invalid report, why it is invalid and the raw text.
-    pub fn report(subject_prefix: &str, report: &Report) -> Self {
+    pub(super) fn report(subject_prefix: &str, report: &Report) -> Self {
         render_report(subject_prefix, report, &[])
     }
 
     /// A digest of `reports` (`digest` mode): grouped by fingerprint, most frequent first,
     /// each with its count, first and last time seen and one example.
-    pub fn digest<'a>(subject_prefix: &str, reports: impl IntoIterator<Item = &'a Report>) -> Self {
-        render_groups(GroupKind::Digest, subject_prefix, &group(reports), &[])
+    pub(super) fn digest<'a>(
+        subject_prefix: &str,
+        reports: impl IntoIterator<Item = &'a Report>,
+    ) -> Self {
+        render_groups(
+            GroupKind::Digest,
+            subject_prefix,
+            &reports.into_iter().collect(),
+            &[],
+        )
     }
 
     /// An alert on violations not seen before (`new_only` mode), grouped like a digest.
-    pub fn new_violations<'a>(
+    pub(super) fn new_violations<'a>(
         subject_prefix: &str,
         reports: impl IntoIterator<Item = &'a Report>,
     ) -> Self {
         render_groups(
             GroupKind::NewViolations,
             subject_prefix,
-            &group(reports),
+            &reports.into_iter().collect(),
             &[],
         )
     }
-}
-
-fn group<'a>(reports: impl IntoIterator<Item = &'a Report>) -> Groups {
-    let mut groups = Groups::new(usize::MAX);
-    for report in reports {
-        groups.add(report);
-    }
-    groups
 }
 
 /// What a report is about, in a few words: "script-src-elem blocked inline on https://a.example/".
@@ -331,26 +318,14 @@ pub(super) fn render_groups(
         group_text(&mut text, i + 1, group);
         group_html(&mut html, i + 1, group);
     }
-    let unlisted: u64 = sorted
-        .iter()
-        .skip(LISTED_GROUPS)
-        .map(|g| g.count)
-        .sum::<u64>()
-        + groups.overflow_reports();
+    let unlisted: u64 = sorted.iter().skip(LISTED_GROUPS).map(|g| g.count).sum();
     let unlisted_groups = sorted.len().saturating_sub(LISTED_GROUPS);
-    if unlisted > 0 {
-        let line = if unlisted_groups > 0 {
-            format!(
-                "And {} more ({}) not listed.",
-                plural(unlisted_groups as u64, "violation", "violations"),
-                plural(unlisted, "report", "reports")
-            )
-        } else {
-            format!(
-                "And {} of other violations not listed.",
-                plural(unlisted, "report", "reports")
-            )
-        };
+    if unlisted_groups > 0 {
+        let line = format!(
+            "And {} more ({}) not listed.",
+            plural(unlisted_groups as u64, "violation", "violations"),
+            plural(unlisted, "report", "reports")
+        );
         let _ = writeln!(text, "{line}");
         let _ = writeln!(html, "<p>{}</p>", text::html(&line));
     }

@@ -1,78 +1,69 @@
-//! The sink: takes batches, keeps what waits for the background task.
+//! The sink: turns each batch the dispatcher hands it into the emails its mode asks for.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
-use tokio::sync::{mpsc, oneshot};
+use lettre::message::MultiPart;
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::time::Instant;
 
 use super::SmtpMode;
-use super::builder::{Settings, SmtpSinkBuilder};
+use super::builder::{MailSettings, SmtpSinkBuilder};
+use super::error::{DeliveryError, is_permanent};
 use super::groups::Groups;
+use super::limit::{MailLimit, Untold};
 use super::memory::SeenFingerprints;
-use super::render::GroupKind;
-use super::worker;
-use crate::Report;
+use super::render::{Email, GroupKind, render_groups, render_report};
 use crate::sink::{ReportBatch, ReportSink, SinkError};
+use crate::{Fingerprint, SinkOptions};
 
 /// Emails CSP reports through an SMTP server: one per report, a digest per window, or an
 /// alert per new violation (see [`SmtpMode`]), never more than a set number per hour.
 ///
-/// [`send`](ReportSink::send) only files the reports and returns at once: the emails go out
-/// from the sink's own background task, which retries transient failures (server down, 4xx
-/// answers) with backoff and gives what it cannot deliver to the
-/// [error hook](SmtpSinkBuilder::on_error). A slow or absent mail server therefore never holds
-/// up the dispatcher or the other sinks. [`shutdown`](ReportSink::shutdown) sends what is
-/// pending, the current digest included.
+/// It rides on the layer's dispatcher like every sink: the dispatcher gathers a digest's
+/// window as one batch ([`default_options`](ReportSink::default_options) sets the batch's
+/// linger to the window), retries an email the server could not take now (a `4xx` answer, a
+/// refused connection) with backoff, tells the layer's error hook of every failure and
+/// counts it in [`CspReportHandle::stats`](crate::CspReportHandle::stats). A slow or absent
+/// mail server therefore never holds up the answer or the other sinks.
 ///
-/// Clones share the same state and background task.
+/// Clones share the same state: the cap, the memory of violations already mailed, the
+/// counters.
 #[derive(Clone)]
 pub struct SmtpSink {
-    inner: Arc<Inner>,
+    inner: Arc<MailSink>,
 }
 
-struct Inner {
-    shared: Arc<Shared>,
-    tx: mpsc::UnboundedSender<worker::Msg>,
-    /// The task's end of the channel, until the task is started.
-    rx: Mutex<Option<mpsc::UnboundedReceiver<worker::Msg>>>,
+struct MailSink {
+    settings: MailSettings,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    state: Mutex<MailState>,
+    counters: MailCounters,
 }
 
-/// What the sink and its background task share.
-pub(super) struct Shared {
-    pub(super) settings: Settings,
-    pub(super) transport: AsyncSmtpTransport<Tokio1Executor>,
-    state: Mutex<State>,
-    /// Whether a wake-up message is already on its way, so a burst of batches sends one.
-    pub(super) wake_pending: AtomicBool,
-    pub(super) counters: MailCounters,
+/// What the sink remembers between batches.
+#[derive(Debug)]
+struct MailState {
+    limit: MailLimit,
+    untold: Untold,
+    /// `new_only`: the fingerprints already mailed.
+    seen: SeenFingerprints,
 }
 
-/// What became of the emails, for [`SmtpSink::stats`].
 #[derive(Debug, Default)]
-pub(super) struct MailCounters {
-    pub(super) emails_sent: AtomicU64,
-    pub(super) reports_mailed: AtomicU64,
-    pub(super) emails_failed: AtomicU64,
-    pub(super) reports_failed: AtomicU64,
-    pub(super) emails_capped: AtomicU64,
-    pub(super) reports_capped: AtomicU64,
-    reports_dropped: AtomicU64,
+struct MailCounters {
+    emails_sent: AtomicU64,
+    reports_mailed: AtomicU64,
+    emails_capped: AtomicU64,
+    reports_capped: AtomicU64,
 }
 
-impl MailCounters {
-    pub(super) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// What an [`SmtpSink`] did with the reports it took: the dispatcher's counters
-/// ([`SinkStats`](crate::dispatch::SinkStats)) count reports handed to the sink, these count
-/// what reached the mail server.
+/// What reached the mail server. Failures are the dispatcher's to count, with every other
+/// sink's ([`SinkStats`](crate::dispatch::SinkStats)): these say what the emails carried.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SmtpStats {
@@ -80,50 +71,10 @@ pub struct SmtpStats {
     pub emails_sent: u64,
     /// Reports in those emails.
     pub reports_mailed: u64,
-    /// Emails given up on (refused, or still failing after
-    /// [`give_up_after`](SmtpSinkBuilder::give_up_after)); each went to the error hook.
-    pub emails_failed: u64,
-    /// Reports in those emails.
-    pub reports_failed: u64,
     /// Emails the cap on emails per period held back (the next email tells of them).
     pub emails_capped: u64,
     /// Reports in those emails.
     pub reports_capped: u64,
-    /// Reports turned away because [`max_pending`](SmtpSinkBuilder::max_pending) were
-    /// already waiting.
-    pub reports_dropped: u64,
-    /// Reports waiting for their email now.
-    pub reports_pending: u64,
-}
-
-/// What waits to be mailed.
-#[derive(Debug)]
-struct State {
-    /// `per_report`: the reports, oldest first.
-    queue: VecDeque<Report>,
-    /// `digest` and `new_only`: the reports grouped by fingerprint.
-    groups: Groups,
-    /// `digest`: when the current window opened (with its first report).
-    window_opened: Option<Instant>,
-    /// `new_only`: the fingerprints already seen.
-    seen: SeenFingerprints,
-    /// Reports turned away because too many were waiting.
-    dropped: u64,
-}
-
-/// One email's worth of reports.
-#[derive(Debug)]
-pub(super) enum Job {
-    Report(Box<Report>),
-    Groups(GroupKind, Groups),
-}
-
-/// What the background task should do next.
-#[derive(Debug)]
-pub(super) enum Next {
-    Send(Job),
-    /// Nothing is due; a digest is due at the given time, if any.
-    Wait(Option<Instant>),
 }
 
 impl SmtpSink {
@@ -148,188 +99,131 @@ impl SmtpSink {
         SmtpSinkBuilder::transport(transport)
     }
 
-    pub(super) fn start(settings: Settings, transport: AsyncSmtpTransport<Tokio1Executor>) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub(super) fn new(
+        settings: MailSettings,
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+    ) -> Self {
         let memory = match settings.mode {
             SmtpMode::NewOnly { memory } => memory,
             _ => 1,
         };
-        let state = State {
-            queue: VecDeque::new(),
-            groups: Groups::new(settings.max_pending),
-            window_opened: None,
+        let state = MailState {
+            limit: MailLimit::new(settings.max_mails, settings.per),
+            untold: Untold::default(),
             seen: SeenFingerprints::new(memory),
-            dropped: 0,
         };
-        let sink = Self {
-            inner: Arc::new(Inner {
-                shared: Arc::new(Shared {
-                    settings,
-                    transport,
-                    state: Mutex::new(state),
-                    wake_pending: AtomicBool::new(false),
-                    counters: MailCounters::default(),
-                }),
-                tx,
-                rx: Mutex::new(Some(rx)),
+        Self {
+            inner: Arc::new(MailSink {
+                settings,
+                transport,
+                state: Mutex::new(state),
+                counters: MailCounters::default(),
             }),
-        };
-        // Outside a runtime, the task starts with the first batch instead.
-        let _ = sink.ensure_started();
-        sink
+        }
     }
 
-    /// What became of the reports so far: emails sent, failed and held back, and the
-    /// reports they carried.
+    /// What the emails sent so far carried, and what the cap held back.
     pub fn stats(&self) -> SmtpStats {
-        let shared = &self.inner.shared;
-        let c = &shared.counters;
+        let c = &self.inner.counters;
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let reports_pending = {
-            let state = shared.state();
-            state.queue.len() as u64 + state.groups.reports()
-        };
         SmtpStats {
             emails_sent: get(&c.emails_sent),
             reports_mailed: get(&c.reports_mailed),
-            emails_failed: get(&c.emails_failed),
-            reports_failed: get(&c.reports_failed),
             emails_capped: get(&c.emails_capped),
             reports_capped: get(&c.reports_capped),
-            reports_dropped: get(&c.reports_dropped),
-            reports_pending,
-        }
-    }
-
-    /// Starts the background task if it is not running yet.
-    fn ensure_started(&self) -> Result<(), SinkError> {
-        let mut rx = self.inner.rx.lock().unwrap_or_else(PoisonError::into_inner);
-        if rx.is_none() {
-            return Ok(());
-        }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
-            SinkError::permanent(format!("the SMTP sink needs a Tokio runtime: {e}"))
-        })?;
-        if let Some(rx) = rx.take() {
-            runtime.spawn(worker::run(Arc::clone(&self.inner.shared), rx));
-        }
-        Ok(())
-    }
-
-    /// Sends what is pending now, the current digest included, and waits until it is
-    /// delivered or given up on. The first failure is returned here instead of going to the
-    /// error hook (any further ones go to the hook).
-    ///
-    /// With the server down, this waits as long as the retries last
-    /// ([`give_up_after`](SmtpSinkBuilder::give_up_after)); put a timeout around it if that is
-    /// too long. The dispatcher waits for [`shutdown`](ReportSink::shutdown) the same way, so
-    /// bound [`CspReportHandle::shutdown`](crate::CspReportHandle::shutdown) with a timeout.
-    pub async fn flush(&self) -> Result<(), SinkError> {
-        self.ensure_started()?;
-        let (reply, answer) = oneshot::channel();
-        if self.inner.tx.send(worker::Msg::Flush(reply)).is_err() {
-            return Ok(());
-        }
-        answer.await.unwrap_or(Ok(()))
-    }
-
-    fn wake(&self) {
-        if !self.inner.shared.wake_pending.swap(true, Ordering::SeqCst) {
-            let _ = self.inner.tx.send(worker::Msg::Wake);
         }
     }
 }
 
-impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
+impl MailSink {
+    fn state(&self) -> MutexGuard<'_, MailState> {
         // Every update leaves the state whole, so a panic elsewhere cannot corrupt it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Files the reports of a batch as the mode wants.
-    fn accept(&self, batch: &ReportBatch) {
-        let max_pending = self.settings.max_pending;
+    /// Sends one email about `reports` reports, unless the cap holds it back. `render` is
+    /// given the notices the email must carry (what was held back or dropped before it).
+    async fn mail(
+        &self,
+        reports: u64,
+        what: String,
+        render: impl FnOnce(&[String]) -> Email,
+    ) -> Result<(), SinkError> {
+        let (told, email) = {
+            let mut state = self.state();
+            if !state.limit.try_take(Instant::now()) {
+                state.untold.capped_mails += 1;
+                state.untold.capped_reports += reports;
+                add(&self.counters.emails_capped, 1);
+                add(&self.counters.reports_capped, reports);
+                return Ok(());
+            }
+            let told = state.untold;
+            (told, render(&notices(&told, &state.limit)))
+        };
+        let message = self
+            .message(email)
+            .map_err(|e| SinkError::permanent(DeliveryError::message(what.clone(), e)))?;
+        if let Err(error) = self.transmit(message).await {
+            // The email did not go out: its place under the cap is free again.
+            self.state().limit.give_back();
+            let permanent = is_permanent(&error);
+            let error = DeliveryError::smtp(what, error);
+            return Err(if permanent {
+                SinkError::permanent(error)
+            } else {
+                SinkError::transient(error)
+            });
+        }
+        self.state().untold.forget(&told);
+        add(&self.counters.emails_sent, 1);
+        add(&self.counters.reports_mailed, reports);
+        Ok(())
+    }
+
+    async fn transmit(&self, message: Message) -> Result<(), lettre::transport::smtp::Error> {
+        self.transport.send(message).await.map(drop)
+    }
+
+    fn message(&self, email: Email) -> Result<Message, lettre::error::Error> {
+        let settings = &self.settings;
+        let mut builder = Message::builder()
+            .from(settings.from.clone())
+            .subject(email.subject)
+            .message_id(None)
+            .header(AutoSubmitted);
+        for to in &settings.to {
+            builder = builder.to(to.clone());
+        }
+        builder.multipart(MultiPart::alternative_plain_html(email.text, email.html))
+    }
+
+    /// `new_only`: the reports of violations not mailed yet, grouped. Violations already
+    /// known are seen again, so a steady one stays known.
+    fn new_violations(&self, batch: &ReportBatch) -> Groups {
         let mut state = self.state();
-        let state = &mut *state;
-        match self.settings.mode {
-            SmtpMode::PerReport => {
-                for report in batch.iter() {
-                    if state.queue.len() < max_pending {
-                        state.queue.push_back(report.clone());
-                    } else {
-                        state.dropped += 1;
-                        MailCounters::add(&self.counters.reports_dropped, 1);
-                    }
-                }
-            }
-            SmtpMode::Digest { .. } => {
-                for report in batch.iter() {
-                    if state.groups.is_empty() {
-                        state.window_opened = Some(Instant::now());
-                    }
-                    state.groups.add(report);
-                }
-            }
-            SmtpMode::NewOnly { .. } => {
-                for report in batch.iter() {
-                    if state.groups.contains(report.fingerprint) {
-                        state.groups.add(report);
-                    } else if state.seen.see(report.fingerprint) {
-                        if state.groups.has_room() {
-                            state.groups.add(report);
-                        } else {
-                            state.dropped += 1;
-                            MailCounters::add(&self.counters.reports_dropped, 1);
-                        }
-                    }
-                }
+        let mut groups = Groups::default();
+        for report in batch.iter() {
+            if state.seen.contains(report.fingerprint) {
+                state.seen.see(report.fingerprint);
+            } else {
+                groups.add(report);
             }
         }
+        groups
     }
 
-    /// The next email to send, if one is due (`flush`: everything pending is due).
-    pub(super) fn next(&self, now: Instant, flush: bool) -> Next {
+    /// `new_only`: remembers the violations just mailed.
+    fn mailed(&self, fingerprints: impl IntoIterator<Item = Fingerprint>) {
         let mut state = self.state();
-        match self.settings.mode {
-            SmtpMode::PerReport => match state.queue.pop_front() {
-                Some(report) => Next::Send(Job::Report(Box::new(report))),
-                None => Next::Wait(None),
-            },
-            SmtpMode::NewOnly { .. } if !state.groups.is_empty() => {
-                Next::Send(Job::Groups(GroupKind::NewViolations, state.groups.take()))
-            }
-            SmtpMode::Digest { window } if !state.groups.is_empty() => {
-                let due = state.window_opened.map_or(now, |opened| opened + window);
-                if flush || now >= due {
-                    state.window_opened = None;
-                    Next::Send(Job::Groups(GroupKind::Digest, state.groups.take()))
-                } else {
-                    Next::Wait(Some(due))
-                }
-            }
-            _ => Next::Wait(None),
+        for fingerprint in fingerprints {
+            state.seen.see(fingerprint);
         }
-    }
-
-    /// How many reports are waiting (for bounding a flush).
-    pub(super) fn pending_jobs(&self) -> usize {
-        let state = self.state();
-        state.queue.len() + usize::from(!state.groups.is_empty())
-    }
-
-    /// The count of reports turned away since the last call.
-    pub(super) fn take_dropped(&self) -> u64 {
-        std::mem::take(&mut self.state().dropped)
     }
 }
 
-impl Job {
-    pub(super) fn reports(&self) -> u64 {
-        match self {
-            Self::Report(_) => 1,
-            Self::Groups(_, groups) => groups.reports(),
-        }
-    }
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
 }
 
 #[async_trait]
@@ -339,21 +233,192 @@ impl ReportSink for SmtpSink {
     }
 
     async fn send(&self, batch: &ReportBatch) -> Result<(), SinkError> {
-        self.ensure_started()?;
-        self.inner.shared.accept(batch);
-        self.wake();
+        let sink = &self.inner;
+        let prefix = &sink.settings.subject_prefix;
+        if batch.dropped() > 0 {
+            sink.state().untold.dropped_reports += batch.dropped();
+        }
+        match sink.settings.mode {
+            SmtpMode::PerReport => {
+                for report in batch.iter() {
+                    sink.mail(1, "email about 1 report".to_owned(), |notices| {
+                        render_report(prefix, report, notices)
+                    })
+                    .await?;
+                }
+            }
+            SmtpMode::Digest { .. } => {
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let mut groups = Groups::default();
+                for report in batch.iter() {
+                    groups.add(report);
+                }
+                let reports = groups.reports();
+                let what = format!("digest of {}", count(reports, "report", "reports"));
+                sink.mail(reports, what, |notices| {
+                    render_groups(GroupKind::Digest, prefix, &groups, notices)
+                })
+                .await?;
+            }
+            SmtpMode::NewOnly { .. } => {
+                let groups = sink.new_violations(batch);
+                if groups.is_empty() {
+                    return Ok(());
+                }
+                let reports = groups.reports();
+                let what = format!(
+                    "alert on new violations ({})",
+                    count(reports, "report", "reports")
+                );
+                sink.mail(reports, what, |notices| {
+                    render_groups(GroupKind::NewViolations, prefix, &groups, notices)
+                })
+                .await?;
+                sink.mailed(groups.fingerprints());
+            }
+        }
         Ok(())
     }
 
-    async fn shutdown(&self) -> Result<(), SinkError> {
-        self.flush().await
+    /// One report per call in `per_report` mode; a whole window per call, gathered by the
+    /// dispatcher, in `digest` mode; bursts of a second in `new_only` mode. An email the
+    /// server could not take is offered again for about a quarter of an hour (1 s to 60 s
+    /// apart).
+    fn default_options(&self) -> SinkOptions {
+        let settings = &self.inner.settings;
+        let options = SinkOptions::default()
+            .queue_capacity(settings.max_pending)
+            .timeout(Duration::from_secs(120))
+            .retries(20)
+            .backoff(Duration::from_secs(1), Duration::from_secs(60));
+        match settings.mode {
+            SmtpMode::PerReport => options.batch_size(1).linger(Duration::ZERO),
+            SmtpMode::Digest { window } => options.batch_size(settings.max_pending).linger(window),
+            SmtpMode::NewOnly { .. } => options
+                .batch_size(settings.max_pending)
+                .linger(Duration::from_secs(1)),
+        }
     }
 }
 
 impl fmt::Debug for SmtpSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SmtpSink")
-            .field("settings", &self.inner.shared.settings)
+            .field("settings", &self.inner.settings)
             .finish_non_exhaustive()
+    }
+}
+
+/// What the next email must say about the emails and reports that did not go out.
+fn notices(untold: &Untold, limit: &MailLimit) -> Vec<String> {
+    let mut notices = Vec::new();
+    if untold.capped_mails > 0 {
+        notices.push(format!(
+            "{} about {} {} not sent: at most {} {} go out {}.",
+            count(untold.capped_mails, "email", "emails"),
+            count(untold.capped_reports, "report", "reports"),
+            if untold.capped_mails == 1 {
+                "was"
+            } else {
+                "were"
+            },
+            limit.max(),
+            if limit.max() == 1 { "email" } else { "emails" },
+            per(limit.period()),
+        ));
+    }
+    if untold.dropped_reports > 0 {
+        notices.push(format!(
+            "{} left out because too many were waiting to be mailed.",
+            if untold.dropped_reports == 1 {
+                "1 report was".to_owned()
+            } else {
+                format!("{} reports were", untold.dropped_reports)
+            }
+        ));
+    }
+    notices
+}
+
+fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+fn per(period: Duration) -> String {
+    let secs = period.as_secs();
+    let (n, unit) = if period.subsec_nanos() != 0 {
+        return format!("per {} ms", period.as_millis());
+    } else if secs.is_multiple_of(3600) {
+        (secs / 3600, "hour")
+    } else if secs.is_multiple_of(60) {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    if n == 1 {
+        format!("per {unit}")
+    } else {
+        format!("every {n} {unit}s")
+    }
+}
+
+/// `Auto-Submitted: auto-generated` (RFC 3834), so vacation responders do not answer.
+#[derive(Debug, Clone, Copy)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_say_what_was_held_back() {
+        let limit = MailLimit::new(20, Duration::from_secs(3600));
+        let untold = Untold {
+            capped_mails: 3,
+            capped_reports: 7,
+            dropped_reports: 1,
+        };
+        assert_eq!(
+            notices(&untold, &limit),
+            [
+                "3 emails about 7 reports were not sent: at most 20 emails go out per hour.",
+                "1 report was left out because too many were waiting to be mailed.",
+            ]
+        );
+        assert!(notices(&Untold::default(), &limit).is_empty());
+    }
+
+    #[test]
+    fn periods_read_naturally() {
+        let cases = [
+            (Duration::from_secs(3600), "per hour"),
+            (Duration::from_secs(7200), "every 2 hours"),
+            (Duration::from_secs(60), "per minute"),
+            (Duration::from_secs(90), "every 90 seconds"),
+            (Duration::from_millis(1500), "per 1500 ms"),
+        ];
+        for (period, expected) in cases {
+            assert_eq!(per(period), expected);
+        }
     }
 }

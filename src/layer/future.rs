@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::body::ResponseBody;
+use super::body::ResponseBody;
 
 pub(crate) type OwnFuture = Pin<Box<dyn Future<Output = Response<Bytes>> + Send>>;
 
@@ -38,10 +38,10 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn ready(response: Response<Bytes>) -> Self {
+    pub(crate) fn ready(response: Box<Response<Bytes>>) -> Self {
         Self {
             kind: Kind::Ready {
-                response: Some(Box::new(response)),
+                response: Some(response),
             },
         }
     }

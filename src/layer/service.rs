@@ -7,10 +7,10 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::body::ResponseBody;
-use crate::future::ResponseFuture;
-use crate::layer::Shared;
-use crate::receive::receive;
+use super::body::ResponseBody;
+use super::core::Core;
+use super::future::ResponseFuture;
+use super::receive::receive;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -19,12 +19,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone)]
 pub struct CspReport<S> {
     inner: S,
-    shared: Arc<Shared>,
+    core: Arc<Core>,
 }
 
 impl<S> CspReport<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    pub(crate) fn new(inner: S, core: Arc<Core>) -> Self {
+        Self { inner, core }
     }
 
     /// The inner service.
@@ -47,7 +47,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for CspReport<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CspReport")
             .field("inner", &self.inner)
-            .field("config", &self.shared)
+            .field("layer", &self.core)
             .finish()
     }
 }
@@ -68,8 +68,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if self.shared.is_report_path(request.uri().path()) {
-            receive(&self.shared, request)
+        if self.core.config().is_report_path(request.uri().path()) {
+            receive(&self.core, request)
         } else {
             ResponseFuture::inner(self.inner.call(request))
         }
