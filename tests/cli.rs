@@ -32,10 +32,12 @@ fn scratch() -> std::path::PathBuf {
     dir
 }
 
-/// The binary, with no `CSP_REPORTS_*` settings from the environment, in a directory of its
-/// own (so the default database, `./csp-reports.db`, is made there).
+/// The binary, with no `CSP_REPORTS_*` settings from the environment, in a directory of this
+/// test process (so the default database, `./csp-reports.db`, is made there, not in the
+/// source tree).
 fn command(args: &[&str]) -> Command {
-    command_in(&scratch(), args)
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    command_in(DIR.get_or_init(scratch), args)
 }
 
 /// The binary in the working directory `dir`.

@@ -50,7 +50,7 @@ impl<Tls: MakeTls> std::fmt::Debug for PostgresStoreBuilder<Tls> {
 /// Where the pool comes from: given, or made by `build` from a URL.
 enum PoolSource<Tls: MakeTls> {
     Pool(Pool<PostgresConnectionManager<Tls>>),
-    Manager(PostgresConnectionManager<Tls>),
+    Manager(Box<PostgresConnectionManager<Tls>>),
 }
 
 impl PostgresStoreBuilder<NoTls> {
@@ -60,7 +60,7 @@ impl PostgresStoreBuilder<NoTls> {
     /// must run inside a Tokio runtime (the pool's reaper is a task).
     pub fn from_url(url: &str) -> Self {
         let manager = PostgresConnectionManager::new_from_stringlike(url, NoTls)
-            .map(PoolSource::Manager)
+            .map(|manager| PoolSource::Manager(Box::new(manager)))
             .map_err(|e| ConfigError::Invalid {
                 setting: "database URL",
                 reason: e.to_string(),
@@ -171,7 +171,7 @@ impl<Tls: MakeTls> PostgresStoreBuilder<Tls> {
                         reason: "a store on a URL must be built inside a Tokio runtime".to_owned(),
                     });
                 }
-                Pool::builder().build_unchecked(manager)
+                Pool::builder().build_unchecked(*manager)
             }
         };
         let mut store = assemble(

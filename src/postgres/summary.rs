@@ -137,14 +137,10 @@ impl<Tls: MakeTls> PostgresStore<Tls> {
             .read_only(true)
             .start()
             .await?;
-        // Read from the violation tables, the figures come from a few thousand rows: workers
-        // and JIT compilation, which the planner picks on its estimates, cost more than the
+        // Read from the violation tables, the figures come from some thousands of rows: JIT
+        // compilation, which the planner may pick on its estimates, would cost more than the
         // query. From the rows, the server does as it would by default.
-        let settings = if from_rows {
-            ""
-        } else {
-            "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
-        };
+        let settings = if from_rows { "" } else { "SET LOCAL jit = off" };
         let (_, totals, groups, invalid) = tokio::try_join!(
             tx.batch_execute(settings),
             tx.query_typed(&totals_sql, &params),

@@ -89,6 +89,7 @@ impl StoreError {
 
     /// The same failure again, without its source: for each of several operations that one
     /// failure ended (a group of writes whose commit failed).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn copied(&self) -> Self {
         Self {
             kind: self.kind,

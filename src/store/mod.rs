@@ -95,6 +95,7 @@ mod name;
 mod query;
 mod range;
 mod report_store;
+#[cfg(feature = "sqlite")]
 mod sink;
 mod summary;
 mod violation;
@@ -115,7 +116,10 @@ pub use violation::{
 
 pub(crate) use event::EventChannel;
 pub(crate) use name::identifier;
-pub(crate) use range::{DaySplit, RangeSplit, day_floor, from_micros, hour_floor, micros};
+pub(crate) use range::{DaySplit, RangeSplit, day_floor, hour_floor};
+#[cfg(feature = "sqlite")]
+pub(crate) use range::{from_micros, micros};
+#[cfg(feature = "sqlite")]
 pub(crate) use sink::StoreSink;
 pub(crate) use summary::GroupCount;
 pub(crate) use violation::{DETAIL_SAMPLE, top_counts};
