@@ -10,10 +10,10 @@ use super::column::ColumnValue;
 use super::schema::{self, COLUMNS, quote};
 use super::store::{MakeTls, PostgresStore, WriteMethod};
 use super::value::{BoxError, Value};
-use crate::{Report, SinkOptions};
 use crate::sink::{ReportBatch, ReportSink, SinkError};
 use crate::store::group::{group, stored_time};
 use crate::store::{StoreError, StoreErrorKind, WriteOutcome};
+use crate::{Report, SinkOptions};
 
 /// Writes every report it receives into the store's tables, valid or not, and updates the
 /// violation tables in the same transaction.

@@ -144,14 +144,14 @@ impl DbArgs {
     /// error that names it, rather than an empty database made on the spot.
     pub(crate) async fn existing(&self) -> Result<Opened, Failure> {
         let opened = self.open().await?;
-        if let Some(file) = &opened.file {
-            if !file.exists() {
-                return Err(Failure::usage(format!(
-                    "no database at {}: give --database-url (sqlite://PATH or postgres://...), \
+        if let Some(file) = &opened.file
+            && !file.exists()
+        {
+            return Err(Failure::usage(format!(
+                "no database at {}: give --database-url (sqlite://PATH or postgres://...), \
                      or run `csp-reports migrate` or `serve` first",
-                    file.display()
-                )));
-            }
+                file.display()
+            )));
         }
         Ok(opened)
     }
