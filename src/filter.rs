@@ -10,6 +10,13 @@
 //! legitimate `inline`, `eval`, `data:` and `blob:` reports. It is made of three parts you can
 //! recombine: [`browser_extensions`], [`noise_schemes`] and [`noise_hosts`].
 //!
+//! An extension's code is never the site's, so a report whose source file or sample comes
+//! from an extension is dropped whatever it blocked. The browser's own code is different: it
+//! also loads what the site asked for (Firefox names `resource` as the source of the site's
+//! own blocked favicon), so a report about the site's own resource — an `http(s)` URL,
+//! `inline`, `eval`, `data`, `blob` — is never dropped for a browser-internal or webview
+//! source file alone.
+//!
 //! ```
 //! use tower_csp_reports::filter::{browser_extensions, filter_fn, DefaultFilter, Filter, FilterExt, RequestFacts};
 //! use tower_csp_reports::Report;
@@ -138,10 +145,12 @@ impl Filter for KeepAll {
     }
 }
 
-/// Schemes of browser extensions and of the browsers' own internal pages.
+/// Schemes of browser extensions.
 ///
 /// Browsers report these either as a URL (`moz-extension://1234/content.js`) or as the bare
-/// scheme (`"blocked-uri": "chrome-extension"`); both are matched.
+/// scheme (`"blocked-uri": "chrome-extension"`); both are matched. Code that runs from one
+/// of them is an extension's, whatever it loads or injects, so a report whose source file or
+/// sample comes from one is dropped too.
 pub const EXTENSION_SCHEMES: &[&str] = &[
     "chrome-extension",
     "moz-extension",
@@ -151,6 +160,15 @@ pub const EXTENSION_SCHEMES: &[&str] = &[
     "ms-browser-extension",
     "edge-extension",
     "extension",
+];
+
+/// Schemes of the browsers' own internal pages and code.
+///
+/// Unlike an extension's, the browser's own code also loads what the site asked for: Firefox
+/// reports the site's blocked favicon with `"source-file": "resource"`. So a report is
+/// dropped for one of these only when its blocked URI is one (or is empty), never for its
+/// source file alone.
+pub const INTERNAL_SCHEMES: &[&str] = &[
     "chrome",
     "resource",
     "moz-nullprincipal",
@@ -262,14 +280,18 @@ impl Words {
     }
 }
 
-/// Drops reports whose blocked URI, source file or sample comes from one of some schemes.
+/// Drops reports about some schemes: those whose blocked URI is on one of them, and those
+/// whose source file or sample is on one of them and whose blocked URI is one too or empty
+/// (the browser's own code loading nothing of the site's). With
+/// [`by_source`](Self::by_source), a source file or sample on one of them is enough.
 #[derive(Debug, Clone)]
 pub struct DropSchemes {
     schemes: Words,
+    by_source: bool,
 }
 
 impl DropSchemes {
-    /// Drops reports from these schemes (matched without regard to case).
+    /// Drops reports about these schemes (matched without regard to case).
     pub fn new<I, S>(schemes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -277,7 +299,16 @@ impl DropSchemes {
     {
         Self {
             schemes: Words::new(schemes),
+            by_source: false,
         }
+    }
+
+    /// Drops a report whose source file or sample comes from one of the schemes whatever its
+    /// blocked URI: right for extensions, whose code is never the site's.
+    #[must_use]
+    pub fn by_source(mut self, by_source: bool) -> Self {
+        self.by_source = by_source;
+        self
     }
 
     fn matches_scheme(&self, value: &str) -> bool {
@@ -305,9 +336,17 @@ impl DropSchemes {
 
 impl Filter for DropSchemes {
     fn keep(&self, report: &Report, _: &RequestFacts<'_>) -> bool {
+        let blocked = report.blocked_uri.as_deref().unwrap_or_default();
+        if self.matches_scheme(blocked) {
+            return false;
+        }
+        // The site's own resource (a URL, `inline`, `eval`, `data`, `blob`) is kept unless
+        // the code that asked for it can only be an extension's.
+        if !self.by_source && !blocked.trim().is_empty() {
+            return true;
+        }
         let hit = |v: &Option<ByteString>| v.as_deref().is_some_and(|v| self.matches_scheme(v));
-        !(hit(&report.blocked_uri)
-            || hit(&report.source_file)
+        !(hit(&report.source_file)
             || report
                 .script_sample
                 .as_deref()
@@ -387,14 +426,17 @@ impl Filter for DropHosts {
     }
 }
 
-/// Drops reports caused by browser extensions and browser internals ([`EXTENSION_SCHEMES`]).
+/// Drops reports caused by browser extensions ([`EXTENSION_SCHEMES`], by blocked URI,
+/// source file or sample).
 pub fn browser_extensions() -> DropSchemes {
-    DropSchemes::new(EXTENSION_SCHEMES.iter().copied())
+    DropSchemes::new(EXTENSION_SCHEMES.iter().copied()).by_source(true)
 }
 
-/// Drops reports from webview bridges, `about:` frames and the like ([`NOISE_SCHEMES`]).
+/// Drops reports about browser internals ([`INTERNAL_SCHEMES`]), webview bridges, `about:`
+/// frames and the like ([`NOISE_SCHEMES`]): by blocked URI, or by source file or sample when
+/// the blocked URI is empty.
 pub fn noise_schemes() -> DropSchemes {
-    DropSchemes::new(NOISE_SCHEMES.iter().copied())
+    DropSchemes::new(INTERNAL_SCHEMES.iter().chain(NOISE_SCHEMES).copied())
 }
 
 /// Drops reports about hosts injected by adware and malware ([`NOISE_HOSTS`]).
@@ -403,21 +445,20 @@ pub fn noise_hosts() -> DropHosts {
 }
 
 /// The layer's filter unless told otherwise: [`browser_extensions`], [`noise_schemes`] and
-/// [`noise_hosts`] (the two scheme lists are checked in one pass).
+/// [`noise_hosts`].
 ///
 /// To change one part, build the chain yourself:
 /// `browser_extensions().and(noise_schemes()).and(DropHosts::new(my_hosts))`.
 #[derive(Debug, Clone)]
 pub struct DefaultFilter {
-    parts: And<DropSchemes, DropHosts>,
+    parts: And<And<DropSchemes, DropSchemes>, DropHosts>,
 }
 
 impl DefaultFilter {
     /// The default noise filter.
     pub fn new() -> Self {
         Self {
-            parts: DropSchemes::new(EXTENSION_SCHEMES.iter().chain(NOISE_SCHEMES).copied())
-                .and(noise_hosts()),
+            parts: browser_extensions().and(noise_schemes()).and(noise_hosts()),
         }
     }
 }
@@ -541,6 +582,41 @@ mod tests {
             ),
             ("self", None, None, true),
             ("", None, None, true),
+            // Firefox's report of the site's blocked favicon, and Chromium's.
+            (
+                "http://127.0.0.1:18801/favicon.ico",
+                Some("resource"),
+                None,
+                true,
+            ),
+            ("http://127.0.0.1:18801/favicon.ico", None, None, true),
+            // Browser internals, by source file: only when nothing of the site's is blocked.
+            ("https://site.example/x.png", Some("resource://gre/x.js"), None, true),
+            ("https://site.example/x.png", Some("chrome://browser/x.js"), None, true),
+            ("inline", Some("resource"), None, true),
+            ("eval", Some("chrome"), None, true),
+            ("data", Some("resource://gre/x.js"), None, true),
+            ("blob:https://site.example/u", Some("jar:file:///x"), None, true),
+            ("", Some("resource"), None, false),
+            ("", Some("chrome://browser/content/x.js"), None, false),
+            ("", Some("about:blank"), None, false),
+            ("resource://gre/x.css", None, None, false),
+            ("chrome://browser/skin/x.png", Some("chrome"), None, false),
+            ("resource", None, None, false),
+            ("moz-nullprincipal:{1234}", None, None, false),
+            // Extensions, by source file or sample, whatever is blocked.
+            (
+                "https://tracker.example/p.gif",
+                Some("moz-extension://1234/content.js"),
+                None,
+                false,
+            ),
+            (
+                "https://site.example/app.js",
+                None,
+                Some("chrome-extension://abc/x.js"),
+                false,
+            ),
         ];
         let filter = DefaultFilter::new();
         for (blocked, source, sample, keep) in cases {
