@@ -60,8 +60,21 @@ pub struct Outcome {
     pub reports_sent: usize,
     /// Reports in the requests answered 204.
     pub reports_answered_204: usize,
+    /// Reports in the requests answered 503 (counted once per answer, resent or not).
+    pub reports_answered_503: usize,
+    /// Answers 503 without a `Retry-After` header.
+    pub unavailable_without_retry_after: usize,
     /// Answers by status.
     pub statuses: BTreeMap<u16, usize>,
+}
+
+/// What a client does with a `503`: give up (what `report-uri` requests do), or send the
+/// same body again after a pause, up to a number of times (what Chromium does with a
+/// Reporting API batch).
+#[derive(Debug, Clone, Copy)]
+pub enum OnUnavailable {
+    GiveUp,
+    Resend { times: u32, after: Duration },
 }
 
 /// Sends `requests` requests over `connections` keep-alive HTTP/1.1 connections, each
@@ -72,6 +85,29 @@ pub async fn run<F>(
     requests: usize,
     connections: usize,
     pace: Duration,
+    body: F,
+) -> Outcome
+where
+    F: Fn(usize) -> (String, &'static str, usize) + Send + Sync + 'static,
+{
+    run_with(
+        addr,
+        requests,
+        connections,
+        pace,
+        OnUnavailable::GiveUp,
+        body,
+    )
+    .await
+}
+
+/// [`run`], with what the client does when it is answered `503`.
+pub async fn run_with<F>(
+    addr: SocketAddr,
+    requests: usize,
+    connections: usize,
+    pace: Duration,
+    on_unavailable: OnUnavailable,
     body: F,
 ) -> Outcome
 where
@@ -98,22 +134,39 @@ where
                         return outcome;
                     }
                     let (text, content_type, reports) = body(i);
-                    let request = Request::post("/csp-report")
-                        .header("host", "127.0.0.1")
-                        .header("content-type", content_type)
-                        .header("user-agent", "load/1.0")
-                        .body(Full::new(Bytes::from(text)))
-                        .unwrap();
-                    sender.ready().await.expect("connection ready");
-                    let response = sender.send_request(request).await.expect("an answer");
-                    let status = response.status();
-                    response.into_body().collect().await.expect("a body");
-                    outcome.requests += 1;
+                    let text = Bytes::from(text);
                     outcome.reports_sent += reports;
-                    if status == StatusCode::NO_CONTENT {
-                        outcome.reports_answered_204 += reports;
+                    let mut resends = 0;
+                    loop {
+                        let request = Request::post("/csp-report")
+                            .header("host", "127.0.0.1")
+                            .header("content-type", content_type)
+                            .header("user-agent", "load/1.0")
+                            .body(Full::new(text.clone()))
+                            .unwrap();
+                        sender.ready().await.expect("connection ready");
+                        let response = sender.send_request(request).await.expect("an answer");
+                        let status = response.status();
+                        let retry_after = response.headers().contains_key("retry-after");
+                        response.into_body().collect().await.expect("a body");
+                        outcome.requests += 1;
+                        *outcome.statuses.entry(status.as_u16()).or_default() += 1;
+                        if status == StatusCode::NO_CONTENT {
+                            outcome.reports_answered_204 += reports;
+                        }
+                        if status != StatusCode::SERVICE_UNAVAILABLE {
+                            break;
+                        }
+                        outcome.reports_answered_503 += reports;
+                        outcome.unavailable_without_retry_after += usize::from(!retry_after);
+                        match on_unavailable {
+                            OnUnavailable::Resend { times, after } if resends < times => {
+                                resends += 1;
+                                tokio::time::sleep(after).await;
+                            }
+                            _ => break,
+                        }
                     }
-                    *outcome.statuses.entry(status.as_u16()).or_default() += 1;
                     if !pace.is_zero() {
                         tokio::time::sleep(pace).await;
                     }
@@ -127,6 +180,8 @@ where
         total.requests += outcome.requests;
         total.reports_sent += outcome.reports_sent;
         total.reports_answered_204 += outcome.reports_answered_204;
+        total.reports_answered_503 += outcome.reports_answered_503;
+        total.unavailable_without_retry_after += outcome.unavailable_without_retry_after;
         for (status, n) in outcome.statuses {
             *total.statuses.entry(status).or_default() += n;
         }
