@@ -37,6 +37,15 @@ impl Served {
     }
 
     fn spawn(mut command: Command, options: &[&str]) -> Self {
+        // Its own working directory: the default store is a file there.
+        static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+        let dir = DIR.get_or_init(|| {
+            let dir =
+                std::env::temp_dir().join(format!("csp-reports-served-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("a working directory");
+            dir
+        });
+        command.current_dir(dir);
         for (key, _) in std::env::vars() {
             if key.starts_with("CSP_REPORTS_") {
                 command.env_remove(key);
