@@ -57,6 +57,14 @@ pub(crate) const INLINE_SCRIPT: &str = "document.title = \"inline script ran\";"
 pub(crate) const INLINE_STYLE: &str = "color: red";
 /// What `eval` runs, in the one script the policy allows (`/app.js`).
 pub(crate) const EVAL_CODE: &str = "window.evalRan = true";
+/// How many inline style attributes `/many` carries: more violations than a browser puts in
+/// one small upload, so its batches are as large as real pages make them.
+pub(crate) const MANY: usize = 120;
+
+/// The style attribute of the `i`th paragraph of `/many` (each a violation of its own).
+pub(crate) fn many_style(i: usize) -> String {
+    format!("color: rgb({}, 0, 0)", i % 256)
+}
 
 impl Site {
     /// A site that reports to `endpoint_url` (an absolute URL) with `delivery`.
@@ -127,6 +135,39 @@ impl Site {
         headers
     }
 
+    /// The headers of `/many`: the same policy with a realistic list of image hosts, about
+    /// 430 bytes as a real site's policy is, which every report carries.
+    fn many_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let hosts: Vec<String> = (1..=12)
+            .map(|i| format!("https://img{i}.cdn.example"))
+            .collect();
+        let policy = format!(
+            "default-src 'self'; script-src 'self' 'report-sample'; style-src 'self' 'report-sample'; img-src 'self' {}; {}",
+            hosts.join(" "),
+            self.reporting()
+        );
+        let mut headers = vec![(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::try_from(policy).expect("the policy is header-safe"),
+        )];
+        if self.delivery == Delivery::ReportTo {
+            headers.push((
+                HeaderName::from_static("reporting-endpoints"),
+                self.endpoint.reporting_endpoints_header(),
+            ));
+        }
+        headers
+    }
+
+    fn many_page() -> String {
+        let paragraphs: String = (0..MANY)
+            .map(|i| format!("<p style=\"{}\">Paragraph {i}.</p>\n", many_style(i)))
+            .collect();
+        format!(
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>many violations</title>\n<link rel=\"icon\" href=\"/favicon.svg\">\n</head>\n<body>\n<h1>{MANY} inline style attributes</h1>\n{paragraphs}</body>\n</html>\n"
+        )
+    }
+
     fn page(&self) -> String {
         let image = &self.image_url;
         let explain = if self.report_only {
@@ -165,7 +206,19 @@ impl Site {
     pub(crate) fn router(&self) -> Router {
         let page = self.page();
         let headers = self.headers();
+        let many_headers = self.many_headers();
         Router::new()
+            .route(
+                "/many",
+                get(move || {
+                    let headers = many_headers.clone();
+                    async move {
+                        let mut response = Html(Self::many_page()).into_response();
+                        response.headers_mut().extend(headers);
+                        response
+                    }
+                }),
+            )
             .route(
                 "/",
                 get(move || {
