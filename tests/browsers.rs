@@ -313,7 +313,11 @@ async fn run(browser: Browser, case: Case) {
             .map(|items| items.len())
             .sum();
         assert!(sent >= 100, "{sent} reports sent\n{summary}");
-        assert_eq!(arrived.len(), sent, "every report sent is stored\n{summary}");
+        assert_eq!(
+            arrived.len(),
+            sent,
+            "every report sent is stored\n{summary}"
+        );
         let mut distinct = arrived.clone();
         distinct.dedup();
         assert_eq!(distinct.len(), arrived.len(), "none twice\n{summary}");

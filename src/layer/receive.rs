@@ -19,7 +19,7 @@ use super::core::{BUDGET_UNIT, Core};
 use super::future::ResponseFuture;
 use crate::dispatch::Admission;
 use crate::filter::RequestFacts;
-use crate::parse::{clean, cleaned, parse_body};
+use crate::parse::{clean, cleaned, parse_bytes};
 use crate::report::ContentType;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -95,7 +95,7 @@ where
                 );
             }
         };
-        accept(&core, &parts, client_ip, content_type, &body).await
+        accept(&core, &parts, client_ip, content_type, body).await
     }))
 }
 
@@ -216,11 +216,11 @@ async fn accept(
     parts: &http::request::Parts,
     client_ip: Option<std::net::IpAddr>,
     content_type: ContentType,
-    body: &[u8],
+    body: Bytes,
 ) -> Response<Bytes> {
     let config = core.config();
     let counters = core.counters();
-    let mut parsed = parse_body(body, content_type, &config.limits);
+    let mut parsed = parse_bytes(body, content_type, &config.limits);
     {
         let max_field = config.limits.max_field_length;
         let header_text = |name| {
