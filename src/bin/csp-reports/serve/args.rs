@@ -51,8 +51,8 @@ pub(crate) struct Args {
     pub(crate) max_reports_per_request: Option<usize>,
 
     /// When the store cannot keep up: reject answers 503 with Retry-After, so a 204 always
-    /// means the reports are queued for the store; drop answers 204 and drops (and counts)
-    /// what the store's queue cannot hold.
+    /// means the reports are queued for the store (for the log, with --no-store); drop
+    /// answers 204 and drops (and counts) what the queue cannot hold.
     #[arg(long, env = "CSP_REPORTS_OVERLOAD", value_enum, default_value_t = Overload::Reject)]
     pub(crate) overload: Overload,
 

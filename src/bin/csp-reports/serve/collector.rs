@@ -2,7 +2,7 @@
 
 use tower_csp_reports::filter::KeepAll;
 use tower_csp_reports::sink::TracingSink;
-use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink};
+use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink, SinkOptions};
 
 use super::args::{Args, FilterChoice, MailMode, Overload};
 use super::listener::run;
@@ -59,6 +59,14 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     run(args, layer.build()?, mail).await
 }
 
+/// How the log sink is fed: when it is the only record of the reports (no store), a 2xx
+/// must mean the report is logged, so it is required like a store.
+fn log_options(args: &Args) -> SinkOptions {
+    SinkOptions::default()
+        .batch_size(1_000)
+        .required(args.no_store && args.overload == Overload::Reject)
+}
+
 /// Configures the layer from the options, with the log sink; other sinks are added by the
 /// caller, which builds it.
 pub(crate) fn layer(args: &Args) -> Result<CspReportLayerBuilder, Failure> {
@@ -66,7 +74,7 @@ pub(crate) fn layer(args: &Args) -> Result<CspReportLayerBuilder, Failure> {
         .paths(args.paths.iter().cloned())
         .max_body_size(args.max_body_size)
         .admission_wait(args.admission_wait)
-        .sink(TracingSink::new());
+        .sink_with(TracingSink::new(), log_options(args));
     if let Some(max) = args.max_reports_per_request {
         layer = layer.max_reports_per_request(max);
     }
