@@ -87,7 +87,7 @@
 //!     .keep_alive_interval(Duration::from_secs(20))
 //!     .keep_alive_timeout(Duration::from_secs(10));
 //! let app = ServiceBuilder::new()
-//!     .layer(CspReportLayer::new())
+//!     .layer(CspReportLayer::builder().build().expect("the defaults are valid"))
 //!     .service_fn(|_| async { Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new())) });
 //!
 //! // A client that never finishes its headers (an in-memory pipe stands for the socket).

@@ -62,10 +62,12 @@
 //! # async fn run(store_sink: MemorySink) -> Result<(), Box<dyn std::error::Error>> {
 //! // In each collector:
 //! let sink = NatsSink::builder("nats://127.0.0.1:4222").build()?.connect().await?;
-//! let layer = CspReportLayer::new().sink_with(
-//!     sink.clone(),
-//!     SinkOptions::default().batch_size(500).concurrency(4).timeout(Duration::from_secs(15)),
-//! )?;
+//! let layer = CspReportLayer::builder()
+//!     .sink_with(
+//!         sink.clone(),
+//!         SinkOptions::store().batch_size(500).timeout(Duration::from_secs(15)),
+//!     )
+//!     .build()?;
 //! # drop(layer);
 //!
 //! // In each consumer process, with the store's sink:
