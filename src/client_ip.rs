@@ -70,7 +70,7 @@ impl IpRange {
     }
 }
 
-/// A [`client_ip`](crate::CspReportLayer::client_ip) function for servers behind trusted
+/// A [`client_ip`](crate::CspReportLayerBuilder::client_ip) function for servers behind trusted
 /// proxies. The peer address comes from a [`SocketAddr`] request extension (give axum's
 /// `ConnectInfo` to [`forwarded_for_with`] instead).
 pub fn forwarded_for<I, S>(

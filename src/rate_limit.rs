@@ -4,7 +4,7 @@
 //! [`RateLimit`], each client gets a token bucket; a request that finds it empty is
 //! answered `429 Too Many Requests` with `Retry-After`, before its body is read, and is
 //! counted as rate-limited. Requests whose client address is unknown are not limited (see
-//! [`CspReportLayer::client_ip`](crate::CspReportLayer::client_ip) and
+//! [`CspReportLayerBuilder::client_ip`](crate::CspReportLayerBuilder::client_ip) and
 //! [`client_ip::forwarded_for`](crate::client_ip::forwarded_for)).
 //!
 //! ```

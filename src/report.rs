@@ -150,7 +150,7 @@ pub struct Report {
     /// The browser: the report's own `user_agent`, else the request's `User-Agent` header.
     pub user_agent: Option<ByteString>,
     /// The client's IP address, when the server made it known (see
-    /// [`CspReportLayer::client_ip`](crate::CspReportLayer::client_ip)).
+    /// [`CspReportLayerBuilder::client_ip`](crate::CspReportLayerBuilder::client_ip)).
     pub client_ip: Option<IpAddr>,
     /// The Reporting API `url` of the document the report is about.
     pub url: Option<ByteString>,

@@ -1,11 +1,11 @@
-//! Parsing every report format browsers send into [`Report`]s.
+//! Parsing every report format browsers send into [`Report`](crate::Report)s.
 //!
 //! | format | sent by | shape |
 //! |---|---|---|
-//! | [`Legacy`](WireFormat::Legacy) | `report-uri`, all browsers | `{"csp-report": {"document-uri": ...}}` |
-//! | [`LegacyBare`](WireFormat::LegacyBare) | old WebKit | `{"document-uri": ...}` |
-//! | [`ReportingApi`](WireFormat::ReportingApi) | `report-to`: Chrome, Edge, Firefox ≥ 149 | `[{"type": "csp-violation", "age": 10, "url": ..., "user_agent": ..., "body": {"documentURL": ...}}]` |
-//! | [`ReportingApiSingle`](WireFormat::ReportingApiSingle) | Safari, some Firefox versions | one such object, not in an array |
+//! | [`Legacy`](crate::WireFormat::Legacy) | `report-uri`, all browsers | `{"csp-report": {"document-uri": ...}}` |
+//! | [`LegacyBare`](crate::WireFormat::LegacyBare) | old WebKit | `{"document-uri": ...}` |
+//! | [`ReportingApi`](crate::WireFormat::ReportingApi) | `report-to`: Chrome, Edge, Firefox ≥ 149 | `[{"type": "csp-violation", "age": 10, "url": ..., "user_agent": ..., "body": {"documentURL": ...}}]` |
+//! | [`ReportingApiSingle`](crate::WireFormat::ReportingApiSingle) | Safari, some Firefox versions | one such object, not in an array |
 //!
 //! The shape decides, not the `Content-Type`: Safari sends Reporting API objects as
 //! `application/csp-report`. Each item of a batch is parsed on its own, so one bad item never
