@@ -302,6 +302,25 @@ fn run(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+fn help_names_the_nats_settings() {
+    let help = |command| String::from_utf8_lossy(&run(&[command, "--help"]).stdout).into_owned();
+    let serve = help("serve");
+    for setting in ["--nats-url", "CSP_REPORTS_NATS_URL", "--nats-max-age", "--nats-max-bytes"] {
+        assert!(serve.contains(setting), "serve --help lacks {setting}");
+    }
+    let consume = help("consume");
+    for setting in [
+        "--nats-url",
+        "--database-url",
+        "--durable",
+        "--batch",
+        "CSP_REPORTS_NATS_ACK_WAIT",
+    ] {
+        assert!(consume.contains(setting), "consume --help lacks {setting}");
+    }
+}
+
+#[test]
 fn bad_nats_settings_exit_2_and_an_unreachable_server_exits_1() {
     let usage: &[&[&str]] = &[
         &["consume", "--database-url", "sqlite://x.db"],

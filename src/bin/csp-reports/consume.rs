@@ -88,7 +88,7 @@ pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
         .ack_wait(args.ack_wait)
         // The store must finish a batch well before the server would deliver it again.
         .timeout(MAX_STORE_TIME.min(args.ack_wait * 2 / 3))
-        .max_ack_pending((batch * concurrency * 8).max(10_000))
+        .max_ack_pending((batch * concurrency * 8).clamp(10_000, 10_000_000))
         .connection_name("csp-reports consume")
         .build()?;
     let consumer = config
