@@ -116,7 +116,10 @@ async fn assert_exactly(db: &TestDb, answered: &[String]) {
     let doubled: Vec<_> = stored.iter().filter(|(_, n)| **n != (1, 1)).collect();
     assert!(doubled.is_empty(), "stored more than once: {doubled:?}");
     let unanswered: Vec<&String> = stored.keys().filter(|d| !answered.contains(d)).collect();
-    assert!(unanswered.is_empty(), "stored, never answered 2xx: {unanswered:?}");
+    assert!(
+        unanswered.is_empty(),
+        "stored, never answered 2xx: {unanswered:?}"
+    );
     assert_eq!(db.count("csp_reports").await, expected);
 }
 
@@ -187,7 +190,9 @@ async fn the_nats_server_restarted_mid_stream_loses_and_duplicates_nothing() {
 
     let collector_log = serve.stop();
     assert!(
-        collector_log.iter().any(|l| l.contains("\"sink\":\"nats\"")),
+        collector_log
+            .iter()
+            .any(|l| l.contains("\"sink\":\"nats\"")),
         "the outage left no trace in the collector's log"
     );
     let log = consume.stop();
@@ -305,7 +310,12 @@ fn run(args: &[&str]) -> std::process::Output {
 fn help_names_the_nats_settings() {
     let help = |command| String::from_utf8_lossy(&run(&[command, "--help"]).stdout).into_owned();
     let serve = help("serve");
-    for setting in ["--nats-url", "CSP_REPORTS_NATS_URL", "--nats-max-age", "--nats-max-bytes"] {
+    for setting in [
+        "--nats-url",
+        "CSP_REPORTS_NATS_URL",
+        "--nats-max-age",
+        "--nats-max-bytes",
+    ] {
         assert!(serve.contains(setting), "serve --help lacks {setting}");
     }
     let consume = help("consume");
@@ -334,8 +344,20 @@ fn bad_nats_settings_exit_2_and_an_unreachable_server_exits_1() {
         ],
         &["serve", "--nats-url", "http://127.0.0.1:4222"],
         &["serve", "--nats-url", "nats://h", "--nats-stream", "a.b"],
-        &["serve", "--nats-url", "nats://h", "--nats-max-bytes", "12XB"],
-        &["serve", "--nats-url", "nats://h", "--nats-max-bytes", "1KiB"],
+        &[
+            "serve",
+            "--nats-url",
+            "nats://h",
+            "--nats-max-bytes",
+            "12XB",
+        ],
+        &[
+            "serve",
+            "--nats-url",
+            "nats://h",
+            "--nats-max-bytes",
+            "1KiB",
+        ],
         &["serve", "--nats-url", "nats://h", "--nats-max-age", "soon"],
         &["serve", "--nats-url", "nats://h", "--nats-replicas", "7"],
         &["consume", "--nats-url", "nats://h", "--batch", "0"],

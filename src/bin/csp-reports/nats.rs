@@ -24,7 +24,7 @@ pub(crate) struct NatsArgs {
     #[arg(long, env = "CSP_REPORTS_NATS_STREAM", default_value = "CSP_REPORTS")]
     pub(crate) nats_stream: String,
 
-    /// The subjects reports are published on: <prefix>.<report type>.
+    /// The subjects reports are published on: PREFIX.TYPE, TYPE being the report type.
     #[arg(
         long,
         env = "CSP_REPORTS_NATS_SUBJECT_PREFIX",
@@ -109,7 +109,11 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
-        _ => return Err(format!("{text:?}: use bytes, or a suffix such as MiB or GB")),
+        _ => {
+            return Err(format!(
+                "{text:?}: use bytes, or a suffix such as MiB or GB"
+            ));
+        }
     };
     number
         .parse::<u64>()
