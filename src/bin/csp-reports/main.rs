@@ -2,9 +2,11 @@
 //! that run from cron: schema migration, summaries and retention.
 
 mod clean;
+mod consume;
 mod db;
 mod mail;
 mod metrics;
+mod nats;
 mod serve;
 mod summary;
 mod time;
@@ -45,6 +47,9 @@ enum LogFormat {
 enum Command {
     /// Receive reports over HTTP(S), store them (SQLite or Postgres), log and mail them.
     Serve(Box<serve::Args>),
+    /// Read the NATS JetStream stream that `serve --nats-url` publishes to into the
+    /// database (SQLite or Postgres); several may share the work.
+    Consume(Box<consume::Args>),
     /// Create or upgrade the database schema.
     Migrate(db::DbArgs),
     /// Summarize the reports of a time range (default: yesterday).
@@ -100,6 +105,7 @@ fn init_logs(format: LogFormat, filter: &str) -> Result<(), Failure> {
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => serve::serve(&args).await,
+        Command::Consume(args) => consume::run(&args).await,
         Command::Migrate(args) => db::migrate(&args).await,
         Command::Summary(args) => summary::run(&args).await,
         Command::Clean(args) => clean::run(&args).await,

@@ -14,7 +14,9 @@ use tower_csp_reports::sink::smtp::SmtpMode;
 /// Builds the collector from the options and serves.
 pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     let mut layer = layer(args)?;
-    if !args.no_store {
+    if let Some(url) = &args.nats.nats_url {
+        layer = super::nats::publish(args, url, layer).await?;
+    } else if !args.no_store {
         let opened = args.db.open().await?;
         let store = &opened.store;
         if args.no_migrate {

@@ -193,7 +193,7 @@ pub(super) fn http_builder(limits: &ConnectionArgs) -> Builder<TokioExecutor> {
     builder
 }
 
-pub(super) async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

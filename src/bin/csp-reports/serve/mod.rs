@@ -7,7 +7,9 @@ mod connection;
 mod endpoints;
 mod limits;
 mod listener;
+mod nats;
 mod tls;
 
-pub(crate) use args::Args;
+pub(crate) use args::{Args, parse_positive_duration};
 pub(crate) use collector::serve;
+pub(crate) use listener::shutdown_signal;
