@@ -5,8 +5,10 @@ mod args;
 mod collector;
 mod connection;
 mod endpoints;
+mod intake;
 mod limits;
 mod listener;
+mod report_log;
 mod tls;
 
 pub(crate) use args::Args;
