@@ -144,7 +144,8 @@ impl DropPrefixes {
             // A prefix that ends inside the authority (`https://cdn.`) matches its start.
             if prefix_rest.is_empty() {
                 url.len() >= prefix_head.len()
-                    && url.as_bytes()[..prefix_head.len()].eq_ignore_ascii_case(prefix_head.as_bytes())
+                    && url.as_bytes()[..prefix_head.len()]
+                        .eq_ignore_ascii_case(prefix_head.as_bytes())
             } else {
                 head.eq_ignore_ascii_case(prefix_head) && rest.starts_with(prefix_rest.as_str())
             }
@@ -228,7 +229,13 @@ mod tests {
         for hosts in bad {
             let error = AllowHosts::new(hosts.iter().copied()).unwrap_err();
             assert!(
-                matches!(error, ConfigError::Invalid { setting: "allowed hosts", .. }),
+                matches!(
+                    error,
+                    ConfigError::Invalid {
+                        setting: "allowed hosts",
+                        ..
+                    }
+                ),
                 "{hosts:?}"
             );
         }

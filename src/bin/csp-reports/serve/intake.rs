@@ -74,9 +74,11 @@ impl IntakeArgs {
                 .map_err(|e| Failure::usage(format!("--allow-host: {e}")))?;
             parts.push(Box::new(allow));
         }
-        Ok(layer.filter(move |report: &Report, facts: &RequestFacts<'_>| {
-            parts.iter().all(|part| part.keep(report, facts))
-        }))
+        Ok(
+            layer.filter(move |report: &Report, facts: &RequestFacts<'_>| {
+                parts.iter().all(|part| part.keep(report, facts))
+            }),
+        )
     }
 }
 
@@ -91,9 +93,8 @@ fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
 
 /// `K,N`, e.g. `10,100`.
 fn parse_sampling(text: &str) -> Result<Sampling, String> {
-    let bad = || {
-        format!("cannot read {text:?} as K,N (e.g. 10,100: the first 10, then one in 100)")
-    };
+    let bad =
+        || format!("cannot read {text:?} as K,N (e.g. 10,100: the first 10, then one in 100)");
     let (first, one_in) = text.split_once(',').ok_or_else(bad)?;
     let first: u64 = first.trim().parse().map_err(|_| bad())?;
     let one_in: u64 = one_in.trim().parse().map_err(|_| bad())?;
@@ -143,7 +144,9 @@ impl FilterFile {
                 file.prefixes.push(entry.to_owned());
             } else if let Some(scheme) = entry.strip_suffix(':') {
                 if !is_scheme(scheme) {
-                    return Err(bad(format!("{entry:?} is not a scheme (e.g. ms-appx-web:)")));
+                    return Err(bad(format!(
+                        "{entry:?} is not a scheme (e.g. ms-appx-web:)"
+                    )));
                 }
                 file.schemes.push(scheme.to_owned());
             } else {
@@ -203,7 +206,11 @@ mod tests {
         assert_eq!(FilterFile::parse("").unwrap(), FilterFile::default());
         // (text, bad line, in the reason)
         let cases = [
-            ("ads.example\nnot a host\n", 2, "\"not a host\" is not a scheme"),
+            (
+                "ads.example\nnot a host\n",
+                2,
+                "\"not a host\" is not a scheme",
+            ),
             ("1http:\n", 1, "is not a scheme"),
             (":\n", 1, "is not a scheme"),
             ("# x\n\nhttps:///ads\n", 3, "not an absolute URL"),
@@ -229,7 +236,10 @@ mod tests {
         for bad in ["20", "x/1m", "20/x", "0/1m", "20/0s", "-1/1m", ""] {
             assert!(parse_rate_limit(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(parse_sampling("10,100"), Ok(Sampling::new(10, 100).unwrap()));
+        assert_eq!(
+            parse_sampling("10,100"),
+            Ok(Sampling::new(10, 100).unwrap())
+        );
         assert_eq!(parse_sampling("0, 1"), Ok(Sampling::new(0, 1).unwrap()));
         for bad in ["10", "10,0", "a,1", "1,b", "-1,2", ""] {
             assert!(parse_sampling(bad).is_err(), "{bad:?}");

@@ -57,14 +57,12 @@ impl ReportLogArgs {
 /// A target that a `--log` filter can name: letters, digits, `_`, `-`, `.` and `::`.
 fn parse_target(text: &str) -> Result<String, String> {
     let ok = !text.is_empty()
-        && text
-            .split("::")
-            .all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-            });
+        && text.split("::").all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        });
     if ok {
         Ok(text.to_owned())
     } else {
