@@ -3,6 +3,7 @@
 
 mod clean;
 mod consume;
+mod config;
 mod db;
 mod mail;
 mod metrics;
@@ -11,7 +12,9 @@ mod serve;
 mod summary;
 mod time;
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -32,6 +35,11 @@ struct Cli {
     /// Which logs are written (a tracing filter, e.g. info or csp_reports=debug).
     #[arg(long, global = true, env = "CSP_REPORTS_LOG", default_value = "info")]
     log: String,
+
+    /// A TOML file of settings, keyed by the long options (listen = "0.0.0.0:8080"); the
+    /// command line and the environment override it.
+    #[arg(long, global = true, env = "CSP_REPORTS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -56,6 +64,8 @@ enum Command {
     Summary(summary::Args),
     /// Delete old reports (default: older than one week).
     Clean(clean::Args),
+    /// Show the effective settings of `serve`, secrets masked (--print).
+    Config(config::ConfigArgs),
 }
 
 /// A failure, with the exit code it deserves.
@@ -102,18 +112,26 @@ fn init_logs(format: LogFormat, filter: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
+async fn run(cli: Cli, argv: &[OsString]) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => serve::serve(&args).await,
         Command::Consume(args) => consume::run(&args).await,
         Command::Migrate(args) => db::migrate(&args).await,
         Command::Summary(args) => summary::run(&args).await,
         Command::Clean(args) => clean::run(&args).await,
+        Command::Config(_) => config::print(argv),
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = match config::with_file(&argv) {
+        Ok(expanded) => Cli::parse_from(expanded.args),
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            return ExitCode::from(failure.code);
+        }
+    };
     if let Err(failure) = init_logs(cli.log_format, &cli.log) {
         eprintln!("error: {}", failure.message);
         return ExitCode::from(failure.code);
@@ -125,7 +143,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &argv)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {}", failure.message);

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, ValueEnum};
 
+use super::intake::IntakeArgs;
+use super::report_log::ReportLogArgs;
 use crate::db::DbArgs;
 use crate::mail::MailArgs;
 use crate::nats::NatsArgs;
@@ -74,6 +76,9 @@ pub(crate) struct Args {
     )]
     pub(crate) trusted_proxies: Vec<String>,
 
+    #[command(flatten)]
+    pub(crate) report_log: ReportLogArgs,
+
     /// PEM certificate chain: serve HTTPS (browsers send Reporting API reports only to
     /// https endpoints).
     #[arg(long, env = "CSP_REPORTS_TLS_CERT", requires = "tls_key")]
@@ -113,6 +118,9 @@ pub(crate) struct Args {
     /// How long to wait, on SIGINT or SIGTERM, for open requests and queued reports.
     #[arg(long, env = "CSP_REPORTS_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub(crate) shutdown_timeout: Duration,
+
+    #[command(flatten)]
+    pub(crate) intake: IntakeArgs,
 
     #[command(flatten)]
     pub(crate) connections: ConnectionArgs,

@@ -1,10 +1,8 @@
 //! The collector built from the options: the layer and its sinks.
 
-use tower_csp_reports::filter::KeepAll;
-use tower_csp_reports::sink::TracingSink;
 use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink, SinkOptions};
 
-use super::args::{Args, FilterChoice, MailMode, Overload};
+use super::args::{Args, MailMode, Overload};
 use super::listener::run;
 use crate::Failure;
 use crate::db::failed;
@@ -75,17 +73,23 @@ pub(crate) fn layer(args: &Args) -> Result<CspReportLayerBuilder, Failure> {
     let mut layer = CspReportLayer::builder()
         .paths(args.paths.iter().cloned())
         .max_body_size(args.max_body_size)
-        .admission_wait(args.admission_wait)
-        .sink_with(TracingSink::new(), log_options(args));
+        .admission_wait(args.admission_wait);
+    match args.report_log.sink() {
+        Some(sink) => layer = layer.sink_with(sink, log_options(args)),
+        None if args.no_store => {
+            return Err(Failure::usage(
+                "--report-log off with --no-store would keep no record of the reports",
+            ));
+        }
+        None => {}
+    }
     if let Some(max) = args.max_reports_per_request {
         layer = layer.max_reports_per_request(max);
     }
     if !args.cors_origins.is_empty() {
         layer = layer.cors(Cors::origins(&args.cors_origins)?);
     }
-    if args.filter == FilterChoice::None {
-        layer = layer.filter(KeepAll);
-    }
+    layer = args.intake.apply(layer, args.filter)?;
     if !args.trusted_proxies.is_empty() {
         layer = layer.client_ip(tower_csp_reports::client_ip::forwarded_for(
             &args.trusted_proxies,

@@ -5,9 +5,11 @@ mod args;
 mod collector;
 mod connection;
 mod endpoints;
+mod intake;
 mod limits;
 mod listener;
 mod nats;
+mod report_log;
 mod tls;
 
 pub(crate) use args::{Args, parse_positive_duration};
