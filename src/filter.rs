@@ -52,7 +52,8 @@ use crate::report::{ContentType, Report, find_scheme_separator};
 pub struct RequestFacts<'a> {
     /// The `User-Agent` header.
     pub user_agent: Option<Cow<'a, str>>,
-    /// The client's address, when the server made it known.
+    /// The client's address, when the server made it known, as the layer's
+    /// [`Privacy`](crate::Privacy) keeps it (truncated by default).
     pub client_ip: Option<IpAddr>,
     /// The `Origin` header.
     pub origin: Option<Cow<'a, str>>,
