@@ -1,10 +1,11 @@
 //! The collector built from the options: the layer and its sinks.
 
 use tower_csp_reports::filter::KeepAll;
+use tower_csp_reports::privacy::{ClientIpPrivacy, Privacy};
 use tower_csp_reports::sink::TracingSink;
 use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink, SinkOptions};
 
-use super::args::{Args, FilterChoice, MailMode, Overload};
+use super::args::{Args, ClientIpChoice, FilterChoice, MailMode, Overload};
 use super::listener::run;
 use crate::Failure;
 use crate::db::failed;
@@ -74,6 +75,7 @@ pub(crate) fn layer(args: &Args) -> Result<CspReportLayerBuilder, Failure> {
         .paths(args.paths.iter().cloned())
         .max_body_size(args.max_body_size)
         .admission_wait(args.admission_wait)
+        .privacy(privacy(args))
         .sink_with(TracingSink::new(), log_options(args));
     if let Some(max) = args.max_reports_per_request {
         layer = layer.max_reports_per_request(max);
@@ -90,4 +92,15 @@ pub(crate) fn layer(args: &Args) -> Result<CspReportLayerBuilder, Failure> {
         )?);
     }
     Ok(layer)
+}
+
+fn privacy(args: &Args) -> Privacy {
+    let client_ip = match args.client_ip {
+        ClientIpChoice::Off => ClientIpPrivacy::Off,
+        ClientIpChoice::Truncated => ClientIpPrivacy::Truncated,
+        ClientIpChoice::Full => ClientIpPrivacy::Full,
+    };
+    Privacy::default()
+        .keep_query(args.keep_query)
+        .client_ip(client_ip)
 }
