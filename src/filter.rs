@@ -58,7 +58,8 @@ pub use sites::{AllowHosts, DropPrefixes};
 pub struct RequestFacts<'a> {
     /// The `User-Agent` header.
     pub user_agent: Option<Cow<'a, str>>,
-    /// The client's address, when the server made it known.
+    /// The client's address, when the server made it known, as the layer's
+    /// [`Privacy`](crate::Privacy) keeps it (truncated by default).
     pub client_ip: Option<IpAddr>,
     /// The `Origin` header.
     pub origin: Option<Cow<'a, str>>,

@@ -17,6 +17,7 @@ pub mod policy;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
+pub mod privacy;
 pub mod rate_limit;
 pub mod report;
 pub mod sample;
@@ -37,6 +38,7 @@ pub use layer::{
     CspReport, CspReportHandle, CspReportLayer, CspReportLayerBuilder, ResponseBody,
     ResponseFuture, Stats,
 };
+pub use privacy::Privacy;
 pub use rate_limit::RateLimit;
 pub use report::{ContentType, Fingerprint, Report, ReportId, WireFormat};
 pub use sample::Sampling;

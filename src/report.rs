@@ -112,7 +112,9 @@ impl ContentType {
 /// One violation report, whatever format it came in.
 ///
 /// Every string field is capped in length and has its control characters escaped, so it can
-/// go to a log line or an email as it is; [`raw`](Self::raw) keeps the item exactly as sent.
+/// go to a log line or an email as it is; [`raw`](Self::raw) keeps the item as sent. The
+/// layer then removes the queries, fragments and credentials of the URL fields and truncates
+/// the client's address, unless told otherwise (see [`privacy`](crate::privacy)).
 ///
 /// The text fields are [`ByteString`]s (they dereference to `str`): the parser copies a body
 /// once and the fields of its reports are slices of that copy, so a report costs one
@@ -149,13 +151,16 @@ pub struct Report {
     /// Why the report is invalid (at most 256 bytes, escaped like the fields); `None` when it
     /// is valid.
     pub invalid_reason: Option<String>,
-    /// The item exactly as it came: its JSON text, or the raw body text for
-    /// [`WireFormat::Unparsed`] (invalid UTF-8 replaced).
+    /// The item as it came: its JSON text, or the raw body text for
+    /// [`WireFormat::Unparsed`] (invalid UTF-8 replaced). Through the layer, what its
+    /// [`Privacy`](crate::Privacy) removes from the URL fields is removed here too.
     pub raw: ByteString,
     /// The browser: the report's own `user_agent`, else the request's `User-Agent` header.
     pub user_agent: Option<ByteString>,
     /// The client's IP address, when the server made it known (see
-    /// [`CspReportLayerBuilder::client_ip`](crate::CspReportLayerBuilder::client_ip)).
+    /// [`CspReportLayerBuilder::client_ip`](crate::CspReportLayerBuilder::client_ip)); through
+    /// the layer, as its [`Privacy`](crate::Privacy) keeps it (by default truncated to its /24
+    /// or /48 network).
     pub client_ip: Option<IpAddr>,
     /// The Reporting API `url` of the document the report is about.
     pub url: Option<ByteString>,

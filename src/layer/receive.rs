@@ -221,6 +221,8 @@ async fn accept(
     let config = core.config();
     let counters = core.counters();
     let mut parsed = parse_bytes(body, content_type, &config.limits);
+    // The filter sees the address as it will be kept.
+    let client_ip = config.privacy.ip(client_ip);
     {
         let max_field = config.limits.max_field_length;
         let header_text = |name| {
@@ -246,6 +248,7 @@ async fn accept(
                 report.user_agent = facts.user_agent.as_deref().map(ByteString::from);
             }
             report.client_ip = facts.client_ip;
+            config.privacy.apply_to_urls(report);
         }
         counters.received(parsed.reports.len(), invalid, parsed.truncated);
         let received = parsed.reports.len();

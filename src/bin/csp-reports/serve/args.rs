@@ -79,6 +79,17 @@ pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) report_log: ReportLogArgs,
 
+    /// Keep the query strings, fragments and credentials of the reported URLs (document,
+    /// referrer, blocked and source URLs, in the fields and the raw JSON); by default they
+    /// are removed before anything is logged, stored or mailed.
+    #[arg(long, env = "CSP_REPORTS_KEEP_QUERY")]
+    pub(crate) keep_query: bool,
+
+    /// How much of the client's address is kept: off (none), truncated (its /24 or /48
+    /// network) or full.
+    #[arg(long, env = "CSP_REPORTS_CLIENT_IP", value_enum, default_value_t = ClientIpChoice::Truncated)]
+    pub(crate) client_ip: ClientIpChoice,
+
     /// PEM certificate chain: serve HTTPS (browsers send Reporting API reports only to
     /// https endpoints).
     #[arg(long, env = "CSP_REPORTS_TLS_CERT", requires = "tls_key")]
@@ -179,6 +190,17 @@ pub(crate) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("{text:?}: must be longer than zero"));
     }
     Ok(duration)
+}
+
+/// How much of the client's address is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ClientIpChoice {
+    /// No address.
+    Off,
+    /// The /24 (IPv4) or /48 (IPv6) network.
+    Truncated,
+    /// The whole address.
+    Full,
 }
 
 /// What happens when the store's queue is full.

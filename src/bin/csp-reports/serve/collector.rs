@@ -1,8 +1,9 @@
 //! The collector built from the options: the layer and its sinks.
 
+use tower_csp_reports::privacy::{ClientIpPrivacy, Privacy};
 use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink, SinkOptions};
 
-use super::args::{Args, MailMode, Overload};
+use super::args::{Args, ClientIpChoice, MailMode, Overload};
 use super::listener::run;
 use crate::Failure;
 use crate::db::failed;
@@ -73,7 +74,8 @@ pub(crate) fn layer(args: &Args) -> Result<CspReportLayerBuilder, Failure> {
     let mut layer = CspReportLayer::builder()
         .paths(args.paths.iter().cloned())
         .max_body_size(args.max_body_size)
-        .admission_wait(args.admission_wait);
+        .admission_wait(args.admission_wait)
+        .privacy(privacy(args));
     match args.report_log.sink() {
         Some(sink) => layer = layer.sink_with(sink, log_options(args)),
         None if args.no_store => {
@@ -96,4 +98,15 @@ pub(crate) fn layer(args: &Args) -> Result<CspReportLayerBuilder, Failure> {
         )?);
     }
     Ok(layer)
+}
+
+fn privacy(args: &Args) -> Privacy {
+    let client_ip = match args.client_ip {
+        ClientIpChoice::Off => ClientIpPrivacy::Off,
+        ClientIpChoice::Truncated => ClientIpPrivacy::Truncated,
+        ClientIpChoice::Full => ClientIpPrivacy::Full,
+    };
+    Privacy::default()
+        .keep_query(args.keep_query)
+        .client_ip(client_ip)
 }
