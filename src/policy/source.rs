@@ -395,6 +395,19 @@ impl Code {
             Self::TrustedTypesSink => "trusted-types-sink",
         }
     }
+
+    /// The code a reported keyword stands for (`inline` → [`Code::Inline`]), or `None`.
+    pub fn from_keyword(keyword: &str) -> Option<Self> {
+        [
+            Self::Inline,
+            Self::Eval,
+            Self::WasmEval,
+            Self::TrustedTypesPolicy,
+            Self::TrustedTypesSink,
+        ]
+        .into_iter()
+        .find(|code| code.as_str() == keyword)
+    }
 }
 
 impl fmt::Display for Code {
@@ -419,13 +432,8 @@ impl<'a> Blocked<'a> {
     /// Reads a reported `blocked-uri`.
     pub(crate) fn read(blocked: &'a str) -> Result<Self, Unusable> {
         let blocked = blocked.trim_ascii();
-        match blocked {
-            "inline" => return Ok(Self::Code(Code::Inline)),
-            "eval" => return Ok(Self::Code(Code::Eval)),
-            "wasm-eval" => return Ok(Self::Code(Code::WasmEval)),
-            "trusted-types-policy" => return Ok(Self::Code(Code::TrustedTypesPolicy)),
-            "trusted-types-sink" => return Ok(Self::Code(Code::TrustedTypesSink)),
-            _ => {}
+        if let Some(code) = Code::from_keyword(blocked) {
+            return Ok(Self::Code(code));
         }
         let (scheme, rest) = blocked.split_once(':').unwrap_or((blocked, ""));
         if !is_scheme(scheme) {
