@@ -165,27 +165,32 @@ impl Proposer {
         let mut carried: BTreeMap<&str, u64> = BTreeMap::new();
         for observation in observations {
             if let Some(policy) = observation.original_policy.as_deref() {
-                let policy = policy.trim();
-                if !policy.is_empty() {
-                    *carried.entry(policy).or_default() += observation.count;
-                }
+                let reports = carried.entry(policy.trim()).or_default();
+                *reports = reports.saturating_add(observation.count);
             }
         }
-        // The most reported; among equals, the first in text order, so the answer does not
-        // depend on the order of the observations.
-        let (text, reports) = carried
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .ok_or(BuildError::NoCurrentPolicy)?;
-        let (policy, dropped) = Policy::parse_lenient(text);
-        if policy.directives().is_empty() {
-            return Err(BuildError::NoCurrentPolicy);
-        }
-        let origin = PolicyOrigin::Reported {
-            reports: *reports,
-            policies: carried.len(),
-        };
+        let (policy, origin, dropped) = reported_policy(&carried)?;
         Ok(self.run(&policy, origin, dropped, observations))
+    }
+
+    /// The proposal for `observations`, from `base` when given, else from the policy the
+    /// reports carried (`carried`: each policy with its reports).
+    pub(crate) fn propose_carried(
+        &self,
+        base: Option<&Policy>,
+        carried: &BTreeMap<&str, u64>,
+        observations: &[Observation],
+    ) -> Result<Proposal, BuildError> {
+        if observations.is_empty() {
+            return Err(BuildError::NothingToBuildFrom);
+        }
+        match base {
+            Some(base) => Ok(self.run(base, PolicyOrigin::Base, Vec::new(), observations)),
+            None => {
+                let (policy, origin, dropped) = reported_policy(carried)?;
+                Ok(self.run(&policy, origin, dropped, observations))
+            }
+        }
     }
 
     /// A proposal that starts from `base` (parse it with [`Policy::parse`]).
@@ -213,6 +218,32 @@ impl Proposer {
         }
         work.finish(origin, dropped, observations)
     }
+}
+
+/// The policy most reports carried (read leniently), where it came from and what of it was
+/// left out. Among equals, the first in text order, so the answer does not depend on the
+/// order of the reports.
+fn reported_policy(
+    carried: &BTreeMap<&str, u64>,
+) -> Result<(Policy, PolicyOrigin, Vec<Dropped>), BuildError> {
+    let carried: BTreeMap<&str, u64> = carried
+        .iter()
+        .filter(|(policy, _)| !policy.is_empty())
+        .map(|(policy, reports)| (*policy, *reports))
+        .collect();
+    let (text, reports) = carried
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .ok_or(BuildError::NoCurrentPolicy)?;
+    let (policy, dropped) = Policy::parse_lenient(text);
+    if policy.directives().is_empty() {
+        return Err(BuildError::NoCurrentPolicy);
+    }
+    let origin = PolicyOrigin::Reported {
+        reports: *reports,
+        policies: carried.len(),
+    };
+    Ok((policy, origin, dropped))
 }
 
 /// What a set of reports stands for: how many, on which pages.

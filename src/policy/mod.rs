@@ -95,6 +95,7 @@ mod directive;
 mod observation;
 mod parse;
 mod proposal;
+mod propose;
 mod render;
 mod source;
 
@@ -105,4 +106,5 @@ pub use proposal::{
     AddedSource, ChangeKind, CurrentPolicy, DirectiveChange, MAX_PAGES, NeedsNonce, PolicyOrigin,
     Proposal, SkipReason, Skipped, Totals,
 };
+pub use propose::ProposeError;
 pub use source::Code;
