@@ -162,7 +162,13 @@ impl PolicyEvidence {
                 *carried = carried.saturating_add(row.reports);
             }
             let location = if Code::from_keyword(&row.blocked).is_some() {
-                (row.sample, row.source_file, row.line, row.column)
+                let text = |s: Option<String>| s.filter(|s| !s.is_empty());
+                (
+                    text(row.sample),
+                    text(row.source_file),
+                    row.line,
+                    row.column,
+                )
             } else {
                 (None, None, None, None)
             };

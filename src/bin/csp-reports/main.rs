@@ -1,10 +1,11 @@
 //! `csp-reports`: a standalone collector of Content-Security-Policy reports, and the jobs
-//! that run from cron: schema migration, summaries and retention.
+//! that run from cron: schema migration, summaries, retention and the policy builder.
 
 mod clean;
 mod db;
 mod mail;
 mod metrics;
+mod policy;
 mod serve;
 mod summary;
 mod time;
@@ -51,6 +52,8 @@ enum Command {
     Summary(summary::Args),
     /// Delete old reports (default: older than one week).
     Clean(clean::Args),
+    /// Propose the policy the stored violations say the pages need (default: the last 7 days).
+    Policy(policy::Args),
 }
 
 /// A failure, with the exit code it deserves.
@@ -103,6 +106,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Migrate(args) => db::migrate(&args).await,
         Command::Summary(args) => summary::run(&args).await,
         Command::Clean(args) => clean::run(&args).await,
+        Command::Policy(args) => policy::run(&args).await,
     }
 }
 
