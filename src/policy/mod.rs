@@ -90,15 +90,21 @@
 //! [`Proposal::to_json`] the same for scripts. A `Proposal::header` holds only visible
 //! ASCII and is a valid header value.
 
+mod allows;
+mod assemble;
+mod blocked;
 mod build;
 mod directive;
 mod observation;
+mod observe;
 mod parse;
 mod proposal;
 mod propose;
 mod render;
 mod source;
+mod wildcard;
 
+pub use blocked::Code;
 pub use build::{BuildError, PolicyBuilder, Proposer};
 pub use observation::Observation;
 pub use parse::{Directive, Dropped, Policy, PolicyError};
@@ -107,4 +113,3 @@ pub use proposal::{
     Proposal, SkipReason, Skipped, Totals,
 };
 pub use propose::ProposeError;
-pub use source::Code;
