@@ -90,6 +90,7 @@
 
 mod error;
 mod event;
+mod evidence;
 pub(crate) mod group;
 mod name;
 mod query;
@@ -102,6 +103,9 @@ mod violation;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use event::{ViolationEvent, ViolationEventKind, WriteOutcome};
+pub use evidence::{
+    BlockedEvidence, DirectiveEvidence, EvidenceQuery, MAX_EVIDENCE_DOCUMENTS, PolicyEvidence,
+};
 pub use query::{
     InvalidCursor, MAX_PAGE, ReportCursor, ReportPage, ReportQuery, Seen, Validity, ViolationPage,
     ViolationQuery, ViolationSort,
@@ -115,6 +119,7 @@ pub use violation::{
 };
 
 pub(crate) use event::EventChannel;
+pub(crate) use evidence::EvidenceRow;
 pub(crate) use name::identifier;
 pub(crate) use range::{DaySplit, RangeSplit, day_floor, hour_floor};
 #[cfg(feature = "sqlite")]

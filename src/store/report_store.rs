@@ -5,9 +5,9 @@ use jiff::Timestamp;
 use tokio::sync::broadcast;
 
 use super::{
-    Counts, DirectiveHour, ReportCursor, ReportPage, ReportQuery, StoreError, Summary,
-    SummaryOptions, TimeRange, Validity, ViolationDetail, ViolationEvent, ViolationPage,
-    ViolationQuery, ViolationStatus, WriteOutcome,
+    Counts, DirectiveHour, EvidenceQuery, PolicyEvidence, ReportCursor, ReportPage, ReportQuery,
+    StoreError, Summary, SummaryOptions, TimeRange, Validity, ViolationDetail, ViolationEvent,
+    ViolationPage, ViolationQuery, ViolationStatus, WriteOutcome,
 };
 use crate::{Fingerprint, ReportBatch, ReportSink};
 
@@ -86,6 +86,12 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// One page of violations.
     async fn violations(&self, query: &ViolationQuery) -> Result<ViolationPage, StoreError>;
+
+    /// What the violations with reports in a range say a policy must allow, for the
+    /// [policy builder](crate::policy): per directive, each blocked value with its reports
+    /// and pages in the range, and the policies the browsers applied. Read from the violation
+    /// tables, filtered as the query says.
+    async fn policy_evidence(&self, query: &EvidenceQuery) -> Result<PolicyEvidence, StoreError>;
 
     /// One violation: its counts in `range`, its hourly counts in `range`, its `recent` latest
     /// reports, and the documents, user agents and dispositions among its latest reports.
@@ -191,6 +197,9 @@ impl<S: ReportStore + ?Sized> ReportStore for Arc<S> {
     }
     async fn violations(&self, query: &ViolationQuery) -> Result<ViolationPage, StoreError> {
         (**self).violations(query).await
+    }
+    async fn policy_evidence(&self, query: &EvidenceQuery) -> Result<PolicyEvidence, StoreError> {
+        (**self).policy_evidence(query).await
     }
     async fn violation(
         &self,

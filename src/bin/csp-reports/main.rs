@@ -1,5 +1,5 @@
 //! `csp-reports`: a standalone collector of Content-Security-Policy reports, and the jobs
-//! that run from cron: schema migration, summaries and retention.
+//! that run from cron: schema migration, summaries, retention and the policy builder.
 
 mod clean;
 mod consume;
@@ -8,6 +8,7 @@ mod db;
 mod mail;
 mod metrics;
 mod nats;
+mod policy;
 mod serve;
 mod summary;
 mod time;
@@ -66,6 +67,8 @@ enum Command {
     Clean(clean::Args),
     /// Show the effective settings of `serve`, secrets masked (--print).
     Config(config::ConfigArgs),
+    /// Propose the policy the stored violations say the pages need (default: the last 7 days).
+    Policy(policy::Args),
 }
 
 /// A failure, with the exit code it deserves.
@@ -120,6 +123,7 @@ async fn run(cli: Cli, argv: &[OsString]) -> Result<(), Failure> {
         Command::Summary(args) => summary::run(&args).await,
         Command::Clean(args) => clean::run(&args).await,
         Command::Config(_) => config::print(argv),
+        Command::Policy(args) => policy::run(&args).await,
     }
 }
 
