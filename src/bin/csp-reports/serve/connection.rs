@@ -53,7 +53,7 @@ impl Connection {
                 let busy = Activity::begin(&activity);
                 async move {
                     let _busy = busy;
-                    std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+                    std::future::poll_fn(|cx| Service::<Request<Incoming>>::poll_ready(&mut service, cx)).await?;
                     service.call(request).await
                 }
             })

@@ -5,8 +5,10 @@ mod args;
 mod collector;
 mod connection;
 mod endpoints;
+mod health;
 mod limits;
 mod listener;
+mod metrics_listener;
 mod tls;
 
 pub(crate) use args::Args;
