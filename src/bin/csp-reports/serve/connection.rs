@@ -5,7 +5,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::listener::Collector;
+use super::stack::Collector;
 use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioExecutor;
@@ -53,7 +53,7 @@ impl Connection {
                 let busy = Activity::begin(&activity);
                 async move {
                     let _busy = busy;
-                    std::future::poll_fn(|cx| Service::<Request<Incoming>>::poll_ready(&mut service, cx)).await?;
+                    std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
                     service.call(request).await
                 }
             })

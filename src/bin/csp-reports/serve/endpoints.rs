@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_service::Service;
 
@@ -41,7 +42,7 @@ pub(super) const METRICS_PATH: &str = "/metrics";
 
 type Answer = Response<Full<Bytes>>;
 
-impl<B> Service<Request<B>> for Endpoints {
+impl Service<Request<Incoming>> for Endpoints {
     type Response = Answer;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Answer, Infallible>> + Send>>;
@@ -50,7 +51,7 @@ impl<B> Service<Request<B>> for Endpoints {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         let routes = Arc::clone(&self.routes);
         let path = request.uri().path();
         if path == routes.readyz {

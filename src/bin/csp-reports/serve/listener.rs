@@ -11,7 +11,6 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 use tower_csp_reports::CspReportLayer;
-use tower_layer::Layer;
 
 use super::args::{Args, ConnectionArgs};
 use super::connection::{Connection, Timeouts};
@@ -19,12 +18,10 @@ use super::endpoints::{Endpoints, METRICS_PATH, Routes};
 use super::health::Readiness;
 use super::limits::{AcceptBackoff, connection_cap, is_connection_error};
 use super::metrics_listener;
+use super::stack::collector;
 use super::tls::tls_acceptor;
 use crate::Failure;
 use metrics_exporter_prometheus::PrometheusHandle;
-
-/// The collector's service: the report layer in front of health and metrics.
-pub(super) type Collector = tower_csp_reports::CspReport<Endpoints>;
 
 /// Serves until SIGINT or SIGTERM, then drains open connections and every sink's queue.
 pub(crate) async fn run(
@@ -77,9 +74,10 @@ pub(crate) async fn run(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(target: "csp_reports", address = %address, paths = ?args.paths, max_connections = cap.max, "listening on {scheme}://{address}");
 
-    let service = layer.layer(Endpoints::new(routes(
-        endpoints.public_metrics.then_some(metrics),
-    )));
+    let service = collector(
+        &layer,
+        Endpoints::new(routes(endpoints.public_metrics.then_some(metrics))),
+    );
     let builder = Arc::new(http_builder(limits));
     let timeouts = Timeouts {
         header_read: limits.header_read_timeout,

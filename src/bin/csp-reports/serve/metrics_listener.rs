@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::endpoints::Endpoints;
+use super::stack::nosniff;
 use crate::Failure;
 
 /// Scrapers and probes are few: past this many connections, new ones wait in the backlog.
@@ -43,7 +44,7 @@ pub(super) async fn serve(listener: TcpListener, endpoints: Endpoints) {
                 continue;
             }
         };
-        let service = TowerToHyperService::new(endpoints.clone());
+        let service = TowerToHyperService::new(nosniff(endpoints.clone()));
         tokio::spawn(async move {
             let _permit = permit;
             let served = hyper::server::conn::http1::Builder::new()

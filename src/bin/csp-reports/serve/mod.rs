@@ -9,6 +9,7 @@ mod health;
 mod limits;
 mod listener;
 mod metrics_listener;
+mod stack;
 mod tls;
 
 pub(crate) use args::Args;
