@@ -441,7 +441,7 @@ impl World {
         let dir = TempDir::new("policy-loop-store");
         let file = dir.0.join("reports.db");
         let database = format!("sqlite://{}", file.display());
-        let collector = Served::start(&["--database-url", &database]);
+        let collector = Served::start(&["--database-url", &database, "--public-metrics"]);
         let store = SqliteStore::builder(&file)
             .build()
             .expect("the collector's file");

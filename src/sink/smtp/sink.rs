@@ -1,7 +1,6 @@
 //! The sink: turns each batch the dispatcher hands it into the emails its mode asks for.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use super::groups::Groups;
 use super::limit::{MailLimit, Untold};
 use super::memory::SeenFingerprints;
 use super::render::{Email, GroupKind, render_groups, render_report};
+use crate::metrics::{self as m, Count};
 use crate::sink::{ReportBatch, ReportSink, SinkError};
 use crate::{Fingerprint, SinkOptions};
 
@@ -54,12 +54,37 @@ struct MailState {
     seen: SeenFingerprints,
 }
 
-#[derive(Debug, Default)]
+/// Told to the `metrics` facade too, with the feature of that name.
+#[derive(Debug)]
 struct MailCounters {
-    emails_sent: AtomicU64,
-    reports_mailed: AtomicU64,
-    emails_capped: AtomicU64,
-    reports_capped: AtomicU64,
+    emails_sent: Count,
+    reports_mailed: Count,
+    emails_capped: Count,
+    reports_capped: Count,
+}
+
+impl MailCounters {
+    fn new() -> Self {
+        let count = |name, help| Count::new((name, help), None);
+        Self {
+            emails_sent: count(
+                m::SMTP_EMAILS_SENT,
+                "The number of emails the mail server accepted.",
+            ),
+            reports_mailed: count(
+                m::SMTP_REPORTS_MAILED,
+                "The number of reports in those emails.",
+            ),
+            emails_capped: count(
+                m::SMTP_EMAILS_CAPPED,
+                "The number of emails held back by the cap per hour.",
+            ),
+            reports_capped: count(
+                m::SMTP_REPORTS_CAPPED,
+                "The number of reports in the emails held back by the cap.",
+            ),
+        }
+    }
 }
 
 /// What reached the mail server. Failures are the dispatcher's to count, with every other
@@ -117,7 +142,7 @@ impl SmtpSink {
                 settings,
                 transport,
                 state: Mutex::new(state),
-                counters: MailCounters::default(),
+                counters: MailCounters::new(),
             }),
         }
     }
@@ -125,12 +150,11 @@ impl SmtpSink {
     /// What the emails sent so far carried, and what the cap held back.
     pub fn stats(&self) -> SmtpStats {
         let c = &self.inner.counters;
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         SmtpStats {
-            emails_sent: get(&c.emails_sent),
-            reports_mailed: get(&c.reports_mailed),
-            emails_capped: get(&c.emails_capped),
-            reports_capped: get(&c.reports_capped),
+            emails_sent: c.emails_sent.get(),
+            reports_mailed: c.reports_mailed.get(),
+            emails_capped: c.emails_capped.get(),
+            reports_capped: c.reports_capped.get(),
         }
     }
 }
@@ -222,8 +246,8 @@ impl MailSink {
     }
 }
 
-fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
+fn add(counter: &Count, n: u64) {
+    counter.add(usize::try_from(n).unwrap_or(usize::MAX));
 }
 
 #[async_trait]

@@ -138,6 +138,9 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     pub(crate) nats: NatsArgs,
+
+    #[command(flatten)]
+    pub(crate) endpoints: EndpointArgs,
 }
 
 /// What one client may hold open, and for how long: the endpoint is public.
@@ -221,4 +224,36 @@ pub(crate) enum MailMode {
     PerReport,
     /// An email only when a violation not seen before appears.
     NewOnly,
+}
+
+/// Health and metrics: where a load balancer and Prometheus ask.
+#[derive(Debug, Clone, ClapArgs)]
+#[command(next_help_heading = "Health and metrics")]
+pub(crate) struct EndpointArgs {
+    /// Serve Prometheus metrics on /metrics at this address, a listener of their own (health
+    /// is answered there too). Without it, or --public-metrics, metrics are not served.
+    #[arg(long, env = "CSP_REPORTS_METRICS_LISTEN", value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<SocketAddr>,
+
+    /// Also serve /metrics on the public listener (it tells anyone what the collector sees).
+    #[arg(long, env = "CSP_REPORTS_PUBLIC_METRICS")]
+    pub(crate) public_metrics: bool,
+
+    /// The liveness path: 200 while the process serves.
+    #[arg(long, env = "CSP_REPORTS_HEALTHZ_PATH", default_value = "/healthz", value_parser = parse_endpoint_path)]
+    pub(crate) healthz_path: String,
+
+    /// The readiness path: 200 while the store answers a ping (asked at most once a second),
+    /// 503 while it does not.
+    #[arg(long, env = "CSP_REPORTS_READYZ_PATH", default_value = "/readyz", value_parser = parse_endpoint_path)]
+    pub(crate) readyz_path: String,
+}
+
+fn parse_endpoint_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text.contains(['?', '#']) || text.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{text:?}: a path starts with / and has no query, fragment or space (e.g. /healthz)"
+        ));
+    }
+    Ok(text.to_owned())
 }

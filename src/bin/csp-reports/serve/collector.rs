@@ -4,6 +4,8 @@ use tower_csp_reports::privacy::{ClientIpPrivacy, Privacy};
 use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink, SinkOptions};
 
 use super::args::{Args, ClientIpChoice, MailMode, Overload};
+use super::endpoints::METRICS_PATH;
+use super::health::Readiness;
 use super::listener::run;
 use crate::Failure;
 use crate::db::failed;
@@ -12,7 +14,11 @@ use tower_csp_reports::sink::smtp::SmtpMode;
 
 /// Builds the collector from the options and serves.
 pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
+    check_endpoint_paths(args)?;
+    // Before the layer and its sinks, which register their metrics with it.
+    let metrics = crate::metrics::install()?;
     let mut layer = layer(args)?;
+    let mut checked_store = None;
     if let Some(url) = &args.nats.nats_url {
         layer = super::nats::publish(args, url, layer).await?;
     } else if !args.no_store {
@@ -35,8 +41,8 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
             .default_options()
             .required(args.overload == Overload::Reject);
         layer = layer.sink_with(sink, options);
+        checked_store = Some(std::sync::Arc::clone(store));
     }
-    let mut mail = None;
     if args.mail.configured() {
         let mode = match args.smtp_mode {
             MailMode::Digest => SmtpMode::digest(args.smtp_window),
@@ -51,13 +57,36 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
             builder = builder.to(to);
         }
         let sink = builder.build()?;
-        layer = layer.sink(sink.clone());
-        mail = Some(sink);
+        layer = layer.sink(sink);
         tracing::info!(target: "csp_reports", to = ?args.mail.smtp_to, mode = ?args.smtp_mode, "mailing reports");
     } else if args.mail.smtp_url.is_some() {
         return Err(Failure::usage("--smtp-url needs at least one --smtp-to"));
     }
-    run(args, layer.build()?, mail).await
+    let readiness = std::sync::Arc::new(Readiness::new(checked_store));
+    run(args, layer.build()?, readiness, metrics).await
+}
+
+/// Health paths that a report path, `/metrics` or each other would hide.
+fn check_endpoint_paths(args: &Args) -> Result<(), Failure> {
+    let endpoints = &args.endpoints;
+    let named = [
+        ("--healthz-path", &endpoints.healthz_path),
+        ("--readyz-path", &endpoints.readyz_path),
+    ];
+    for (flag, path) in named {
+        if args.paths.contains(path) || path == METRICS_PATH {
+            return Err(Failure::usage(format!(
+                "{flag} {path} is already taken (a report path or {METRICS_PATH})"
+            )));
+        }
+    }
+    if endpoints.healthz_path == endpoints.readyz_path {
+        return Err(Failure::usage(format!(
+            "--healthz-path and --readyz-path are both {}",
+            endpoints.healthz_path
+        )));
+    }
+    Ok(())
 }
 
 /// How the log sink is fed: when it is the only record of the reports (no store), a 2xx

@@ -11,24 +11,24 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 use tower_csp_reports::CspReportLayer;
-use tower_layer::Layer;
 
 use super::args::{Args, ConnectionArgs};
 use super::connection::{Connection, Timeouts};
-use super::endpoints::Endpoints;
+use super::endpoints::{Endpoints, METRICS_PATH, Routes};
+use super::health::Readiness;
 use super::limits::{AcceptBackoff, connection_cap, is_connection_error};
+use super::metrics_listener;
+use super::stack::collector;
 use super::tls::tls_acceptor;
 use crate::Failure;
-use tower_csp_reports::sink::SmtpSink;
-
-/// The collector's service: the report layer in front of health and metrics.
-pub(super) type Collector = tower_csp_reports::CspReport<Endpoints>;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Serves until SIGINT or SIGTERM, then drains open connections and every sink's queue.
 pub(crate) async fn run(
     args: &Args,
     layer: CspReportLayer,
-    mail: Option<SmtpSink>,
+    readiness: Arc<Readiness>,
+    metrics: PrometheusHandle,
 ) -> Result<(), Failure> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -51,13 +51,33 @@ pub(crate) async fn run(
             "--max-connections lowered to fit the open-file limit"
         );
     }
+    let endpoints = &args.endpoints;
+    let routes = |metrics| Routes {
+        healthz: endpoints.healthz_path.clone(),
+        readyz: endpoints.readyz_path.clone(),
+        readiness: Arc::clone(&readiness),
+        metrics,
+    };
+    // Dropped, and so stopped, when `run` returns.
+    let _metrics_listener = match endpoints.metrics_listen {
+        Some(address) => {
+            let listener = metrics_listener::bind(address).await?;
+            let address = listener
+                .local_addr()
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            tracing::info!(target: "csp_reports", metrics_address = %address, "metrics on http://{address}{METRICS_PATH}");
+            let served = Endpoints::new(routes(Some(metrics.clone())));
+            Some(AbortOnDrop(tokio::spawn(metrics_listener::serve(listener, served))))
+        }
+        None => None,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(target: "csp_reports", address = %address, paths = ?args.paths, max_connections = cap.max, "listening on {scheme}://{address}");
 
-    let service = layer.layer(Endpoints {
-        handle: handle.clone(),
-        mail,
-    });
+    let service = collector(
+        &layer,
+        Endpoints::new(routes(endpoints.public_metrics.then_some(metrics))),
+    );
     let builder = Arc::new(http_builder(limits));
     let timeouts = Timeouts {
         header_read: limits.header_read_timeout,
@@ -156,6 +176,15 @@ pub(crate) async fn run(
         "stopped"
     );
     Ok(())
+}
+
+/// A task that stops when its owner goes.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// How many connections the kernel holds for the collector before it accepts them: those

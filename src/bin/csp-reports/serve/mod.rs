@@ -5,11 +5,14 @@ mod args;
 mod collector;
 mod connection;
 mod endpoints;
+mod health;
 mod intake;
 mod limits;
 mod listener;
+mod metrics_listener;
 mod nats;
 mod report_log;
+mod stack;
 mod tls;
 
 pub(crate) use args::{Args, parse_positive_duration};
