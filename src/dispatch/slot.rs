@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::SinkOptions;
 use super::stats::{SinkCounters, SinkStats};
+use super::{Feed, SinkOptions};
 use crate::sink::ReportSink;
 
 pub(crate) struct Slot {
@@ -53,6 +53,11 @@ impl Slot {
 
     pub(crate) fn options(&self) -> &SinkOptions {
         &self.options
+    }
+
+    /// Whether the sink is fed alerts rather than reports.
+    pub(crate) fn takes_alerts(&self) -> bool {
+        self.options.feed == Feed::Alerts
     }
 
     pub(crate) fn counters(&self) -> &SinkCounters {
@@ -101,7 +106,7 @@ impl Slot {
     pub(crate) fn stats(&self) -> SinkStats {
         self.counters.snapshot(
             self.sink.name(),
-            self.options.required,
+            self.options.requires_reports(),
             self.queued.load(Ordering::Relaxed),
         )
     }
