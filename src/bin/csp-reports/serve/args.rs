@@ -115,6 +115,9 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     pub(crate) connections: ConnectionArgs,
+
+    #[command(flatten)]
+    pub(crate) alerts: super::alerts::AlertArgs,
 }
 
 /// What one client may hold open, and for how long: the endpoint is public.
@@ -161,7 +164,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(span.abs()).map_err(|e| format!("{text:?}: {e}"))
 }
 
-pub(super) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let duration = parse_duration(text)?;
     if duration.is_zero() {
         return Err(format!("{text:?}: must be longer than zero"));

@@ -4,6 +4,7 @@ use tower_csp_reports::filter::KeepAll;
 use tower_csp_reports::sink::TracingSink;
 use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink, SinkOptions};
 
+use super::alerts;
 use super::args::{Args, FilterChoice, MailMode, Overload};
 use super::listener::run;
 use crate::Failure;
@@ -14,6 +15,7 @@ use tower_csp_reports::sink::smtp::SmtpMode;
 /// Builds the collector from the options and serves.
 pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     let mut layer = layer(args)?;
+    let mut kept = None;
     if !args.no_store {
         let opened = args.db.open().await?;
         let store = &opened.store;
@@ -34,14 +36,24 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
             .default_options()
             .required(args.overload == Overload::Reject);
         layer = layer.sink_with(sink, options);
+        kept = Some(opened.store);
     }
+    let store = kept;
+    let (with_webhook, mut wanted) = args.alerts.add_webhook(layer, store.as_ref())?;
+    layer = with_webhook;
     let mut mail = None;
     if args.mail.configured() {
-        let mode = match args.smtp_mode {
-            MailMode::Digest => SmtpMode::digest(args.smtp_window),
-            MailMode::PerReport => SmtpMode::PerReport,
-            MailMode::NewOnly => SmtpMode::new_only(10_000),
+        // With a store, the store decides what is new and what a window held, so that
+        // several collectors on one database mail each once.
+        let mode = match (args.smtp_mode, store.is_some()) {
+            (MailMode::Digest, true) => SmtpMode::store_digests(),
+            (MailMode::NewOnly, true) => SmtpMode::store_violations(),
+            (MailMode::Digest, false) => SmtpMode::digest(args.smtp_window),
+            (MailMode::PerReport, _) => SmtpMode::PerReport,
+            (MailMode::NewOnly, false) => SmtpMode::new_only(10_000),
         };
+        wanted.violations |= mode == SmtpMode::store_violations();
+        wanted.digests |= mode == SmtpMode::store_digests();
         let mut builder = SmtpSink::builder(args.mail.smtp_url.as_deref().unwrap_or_default())
             .from(&args.mail.smtp_from)
             .mode(mode)
@@ -56,7 +68,10 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     } else if args.mail.smtp_url.is_some() {
         return Err(Failure::usage("--smtp-url needs at least one --smtp-to"));
     }
-    run(args, layer.build()?, mail).await
+    let feed = args.alerts.feed(store.as_ref(), wanted, args.smtp_window)?;
+    let layer = layer.build()?;
+    let alerts = alerts::start(feed, layer.handle());
+    run(args, layer, mail, alerts).await
 }
 
 /// How the log sink is fed: when it is the only record of the reports (no store), a 2xx

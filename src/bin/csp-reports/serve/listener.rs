@@ -19,6 +19,7 @@ use super::endpoints::Endpoints;
 use super::limits::{AcceptBackoff, connection_cap, is_connection_error};
 use super::tls::tls_acceptor;
 use crate::Failure;
+use tower_csp_reports::alert::AlertTask;
 use tower_csp_reports::sink::SmtpSink;
 
 /// The collector's service: the report layer in front of health and metrics.
@@ -29,6 +30,7 @@ pub(crate) async fn run(
     args: &Args,
     layer: CspReportLayer,
     mail: Option<SmtpSink>,
+    alerts: Option<AlertTask>,
 ) -> Result<(), Failure> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -141,7 +143,15 @@ pub(crate) async fn run(
         tracing::warn!(target: "csp_reports", "open connections did not finish in time");
     }
     tracing::info!(target: "csp_reports", "delivering queued reports");
-    if tokio::time::timeout(args.shutdown_timeout, handle.shutdown())
+    let drain = async {
+        if let Some(alerts) = alerts {
+            // The store's last writes decide the last alerts: they go out before the end.
+            handle.flush().await;
+            alerts.stop().await;
+        }
+        handle.shutdown().await;
+    };
+    if tokio::time::timeout(args.shutdown_timeout, drain)
         .await
         .is_err()
     {
