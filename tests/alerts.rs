@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio_rustls::rustls;
 use tower_csp_reports::alert::{AlertFeed, AlertFeedBuilder, AlertTask};
 use tower_csp_reports::dispatch::SinkStats;
 use tower_csp_reports::sink::smtp::{SmtpMode, SmtpSink};
@@ -455,4 +456,80 @@ async fn feed_settings_are_checked() {
         .build()
         .unwrap_err();
     assert!(!refused.to_string().contains("pw"), "{refused}");
+}
+
+/// A certificate for `localhost`, the server's TLS settings, and a client that trusts it.
+fn certified() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = certified.cert.der().clone();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let provider = || Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key.into())
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (Arc::new(server), Arc::new(client))
+}
+
+#[tokio::test]
+async fn https_webhooks_verify_the_server() {
+    let (server_tls, client_tls) = certified();
+    let server = WebhookServer::start_tls(&[], server_tls).await;
+    let options = |sink: &WebhookSink| {
+        sink.default_options()
+            .linger(Duration::from_millis(50))
+            .backoff(Duration::from_millis(10), Duration::from_millis(50))
+    };
+    // Trusted: posted over TLS.
+    let sink = WebhookSink::builder(server.https_url())
+        .tls_config(client_tls)
+        .build()
+        .unwrap();
+    let rig = rig(sink.clone(), options(&sink), |feed| feed).await;
+    write(
+        &rig.store,
+        vec![report("https://shop.example/", "https://ads.example/")],
+    )
+    .await;
+    let posts = server.wait_for(1).await;
+    assert_eq!(posts[0].json()["alerts"][0]["kind"], "new");
+    rig.task.stop().await;
+
+    // With the public authorities only, the self-signed certificate is refused: no post.
+    let sink = WebhookSink::builder(server.https_url()).build().unwrap();
+    let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    let store = store().await;
+    let feed = AlertFeed::builder(Arc::clone(&store)).build().unwrap();
+    let layer = CspReportLayer::builder()
+        .sink_with(sink.clone(), options(&sink).retries(1))
+        .on_sink_error(move |failure| seen.lock().unwrap().push(failure.error.to_string()))
+        .build()
+        .unwrap();
+    let task = feed.start(layer.handle());
+    write(
+        &store,
+        vec![report("https://shop.example/", "https://ads.example/")],
+    )
+    .await;
+    let stats = settled(&layer.handle(), 1).await;
+    assert_eq!((stats.delivered, stats.failed), (0, 1));
+    assert_eq!(server.posts().len(), 1, "nothing more reached the server");
+    let errors = errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("TLS with the webhook at https://localhost:"),
+        "{errors:?}"
+    );
+    assert!(!errors[0].contains("s3cret"));
+    task.stop().await;
 }

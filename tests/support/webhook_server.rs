@@ -52,6 +52,15 @@ pub struct WebhookServer {
 impl WebhookServer {
     /// Serves on the current Tokio runtime; answers `200` once `script` is used up.
     pub async fn start(script: &[Reply]) -> Self {
+        Self::serve(script, None).await
+    }
+
+    /// The same over TLS, with this server configuration.
+    pub async fn start_tls(script: &[Reply], tls: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
+        Self::serve(script, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn serve(script: &[Reply], tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let posts = Arc::new(Mutex::new(Vec::new()));
@@ -98,10 +107,20 @@ impl WebhookServer {
                         )
                     }
                 });
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        // A client that refuses the certificate ends here.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });
@@ -111,6 +130,14 @@ impl WebhookServer {
     /// A URL with a secret in its path, as Slack's are.
     pub fn url(&self) -> String {
         format!("http://{}/hooks/T000/B000/s3cret", self.addr)
+    }
+
+    /// The same for a TLS server whose certificate names `localhost`.
+    pub fn https_url(&self) -> String {
+        format!(
+            "https://localhost:{}/hooks/T000/B000/s3cret",
+            self.addr.port()
+        )
     }
 
     /// Every post so far, answered or not.
