@@ -1,7 +1,7 @@
 //! How an alert reads, the same in every alert sink: headlines and field lists. Values are
 //! as stored; each sink escapes them for its own context (HTML, JSON, Slack's mrkdwn).
 
-#![cfg_attr(not(any(feature = "smtp", feature = "webhook")), allow(dead_code))]
+#![cfg_attr(not(all(feature = "smtp", feature = "webhook")), allow(dead_code))]
 
 use jiff::Timestamp;
 

@@ -8,8 +8,8 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
-use super::Alert;
-use super::kind::{is_ignored, told_reports};
+use super::kind::is_ignored;
+use super::{Alert, told_reports};
 use crate::CspReportHandle;
 use crate::error::{ConfigError, check_limit, check_nonzero};
 use crate::store::{ReportStore, SummaryOptions, TimeRange, ViolationEvent};

@@ -44,10 +44,12 @@ impl SendLimit {
         self.sent.pop_back();
     }
 
+    #[cfg_attr(not(feature = "smtp"), allow(dead_code))]
     pub(crate) fn max(&self) -> u32 {
         self.max
     }
 
+    #[cfg_attr(not(feature = "smtp"), allow(dead_code))]
     pub(crate) fn period(&self) -> Duration {
         self.period
     }
