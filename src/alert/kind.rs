@@ -12,6 +12,9 @@ use crate::store::{Summary, ViolationEvent, ViolationStatus};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 #[non_exhaustive]
+// Alerts are few (one per new violation, one per window): plain variants read better in a
+// `match` than a box would, and the size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Alert {
     /// A violation the store created (`new`) or reopened after it was marked fixed
     /// (`regressed`).
