@@ -533,3 +533,69 @@ async fn https_webhooks_verify_the_server() {
     assert!(!errors[0].contains("s3cret"));
     task.stop().await;
 }
+
+#[tokio::test]
+async fn reports_and_alerts_go_only_to_the_sinks_fed_them() {
+    use tower::{Layer, ServiceExt};
+    use tower_csp_reports::dispatch::Feed;
+    use tower_csp_reports::sink::{MemorySink, sink_fn};
+
+    let store = store().await;
+    let feed = AlertFeed::builder(Arc::clone(&store)).build().unwrap();
+    let memory = MemorySink::new();
+    let heard = Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+    let tally = Arc::clone(&heard);
+    let alerts = sink_fn(move |batch: ReportBatch| {
+        let tally = Arc::clone(&tally);
+        async move {
+            let mut tally = tally.lock().unwrap();
+            tally.0 += batch.len();
+            tally.1 += batch.alerts().len();
+            Ok(())
+        }
+    })
+    .named("alerts");
+    let layer = CspReportLayer::builder()
+        .sink(store.sink())
+        .sink(memory.clone())
+        .sink_with(
+            alerts,
+            SinkOptions::default()
+                .feed(Feed::Alerts)
+                .required(true)
+                .linger(Duration::from_millis(10)),
+        )
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let task = feed.start(handle.clone());
+    let service = layer.layer(tower::service_fn(|_: http::Request<_>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(
+            http_body_util::Full::<bytes::Bytes>::default(),
+        ))
+    }));
+    let body = r#"{"csp-report":{"document-uri":"https://shop.example/","effective-directive":"img-src","blocked-uri":"https://ads.example/x.png"}}"#;
+    let request = http::Request::post("/csp-report")
+        .header("content-type", "application/csp-report")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let answer = service.oneshot(request).await.unwrap();
+    assert_eq!(answer.status(), 204);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while heard.lock().unwrap().1 == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    handle.flush().await;
+    assert_eq!(*heard.lock().unwrap(), (0, 1), "no report, one alert");
+    assert_eq!(memory.reports().len(), 1, "the report sink got the report");
+    let stats = handle.stats();
+    let alert_sink = stats.sinks.iter().find(|s| s.name == "alerts").unwrap();
+    assert!(
+        !alert_sink.required,
+        "an alert sink never holds up an answer"
+    );
+    assert_eq!(alert_sink.delivered, 1);
+    task.stop().await;
+    handle.shutdown().await;
+}

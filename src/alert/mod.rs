@@ -61,10 +61,7 @@ pub use feed::{AlertFeed, AlertFeedBuilder, AlertTask};
 pub use kind::Alert;
 
 // Each alert sink uses some of these; with both built, every one is used.
-#[cfg_attr(
-    not(all(feature = "smtp", feature = "webhook")),
-    allow(unused_imports)
-)]
+#[cfg_attr(not(all(feature = "smtp", feature = "webhook")), allow(unused_imports))]
 pub(crate) use describe::{
     digest_lines, digest_title, event_title, headline, kind_word, plural, violation_fields,
 };
