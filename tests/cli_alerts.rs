@@ -193,6 +193,52 @@ async fn two_collectors_send_one_digest_that_counts_both() {
     assert_eq!(violations.len(), 3, "{posts:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_webhook_is_retried_after_a_500_and_escapes_reports() {
+    let hook = WebhookServer::start(&[webhook_server::Reply::Status(500)]).await;
+    let file = std::env::temp_dir().join(format!("csp-cli-alerts-slack-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let options: Vec<String> = [
+        "--database-url",
+        &format!("sqlite://{}", file.display()),
+        "--webhook-url",
+        &hook.url(),
+        "--webhook-format",
+        "slack",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let served = tokio::task::spawn_blocking(move || {
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        Served::start(&options)
+    })
+    .await
+    .unwrap();
+    report(
+        &served,
+        "https://shop.example/<!here>",
+        "https://ads.example/x.png",
+    )
+    .await;
+    let posts = hook.wait_for(2).await;
+    stop(served).await;
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(posts[0].reply, webhook_server::Reply::Status(500));
+    assert_eq!(posts[0].body, posts[1].body, "the same post, again");
+    let body = posts[1].json();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("*New violation* (new): img-src blocked https://ads.example"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://shop.example/&lt;!here&gt;"),
+        "{text}"
+    );
+    assert!(!text.contains("<!here>"), "{text}");
+    let _ = std::fs::remove_file(&file);
+}
+
 /// The binary in a scratch directory, with no `CSP_REPORTS_*` settings.
 fn command(args: &[&str]) -> Command {
     let dir = std::env::temp_dir().join(format!("csp-reports-cli-alerts-{}", std::process::id()));

@@ -18,7 +18,7 @@ use crate::Failure;
 pub(crate) struct AlertArgs {
     /// Post new and regressed violations and digests, as decided by the store, to this
     /// URL as JSON (needs a store).
-    #[arg(long, env = "CSP_REPORTS_WEBHOOK_URL")]
+    #[arg(long, env = "CSP_REPORTS_WEBHOOK_URL", hide_env_values = true)]
     pub(crate) webhook_url: Option<String>,
 
     /// The webhook body: generic JSON, or Slack's {"text": ...}.
