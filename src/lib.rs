@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod alert;
 pub mod client_ip;
 pub mod cors;
 pub mod dispatch;

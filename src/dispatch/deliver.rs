@@ -14,7 +14,7 @@ use crate::sink::{ReportBatch, ReportSink, SinkError};
 /// outcome and tells the hook of every failure. Returns whether the sink accepted it.
 pub(crate) async fn deliver(slot: &Arc<Slot>, hook: &ErrorHook, batch: ReportBatch) -> bool {
     let options = slot.options();
-    let n = batch.len();
+    let n = batch.pending();
     let mut backoff = Backoff::new(options.backoff, options.max_backoff);
     let mut attempt: u32 = 1;
     loop {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::SinkOptions;
 use super::stats::{SinkCounters, SinkStats};
+use super::{Feed, SinkOptions};
 use crate::metrics::{self as m, Level};
 use crate::sink::ReportSink;
 
@@ -59,6 +59,11 @@ impl Slot {
         &self.options
     }
 
+    /// Whether the sink is fed alerts rather than reports.
+    pub(crate) fn takes_alerts(&self) -> bool {
+        self.options.feed == Feed::Alerts
+    }
+
     pub(crate) fn counters(&self) -> &SinkCounters {
         &self.counters
     }
@@ -105,7 +110,7 @@ impl Slot {
     pub(crate) fn stats(&self) -> SinkStats {
         self.counters.snapshot(
             self.sink.name(),
-            self.options.required,
+            self.options.requires_reports(),
             self.queued.get(),
         )
     }

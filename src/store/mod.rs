@@ -72,9 +72,10 @@
 //! ```
 //!
 //! A digest per window, once across collectors: when a window ends, each collector calls
-//! [`claim_window`](ReportStore::claim_window)`("digest", window_start)`; the one that gets
-//! `true` reads the window's [`summary`](ReportStore::summary), which counts the reports of
-//! every collector, and sends it.
+//! [`claim_digest`](ReportStore::claim_digest)`(window, options)`; the one that wins the
+//! claim gets the window's [`summary`](ReportStore::summary), which counts the reports of
+//! every collector, and sends it. [`AlertFeed`](crate::alert::AlertFeed) does both for the
+//! layer's alert sinks (email, webhook).
 //!
 //! # Retention
 //!

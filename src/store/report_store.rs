@@ -59,6 +59,23 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
     /// for the others. Claims are kept until retention deletes what is older.
     async fn claim_window(&self, name: &str, start: Timestamp) -> Result<bool, StoreError>;
 
+    /// Claims the digest of `range` (a window of `range`'s length starting at its start)
+    /// and, for the one caller across every process on this database that wins it, reads
+    /// its [`summary`](Self::summary): the reports of every collector. `None` for the
+    /// others. A summary that fails after the claim is lost, not taken by another.
+    async fn claim_digest(
+        &self,
+        range: TimeRange,
+        options: &SummaryOptions,
+    ) -> Result<Option<Summary>, StoreError> {
+        let length = range.to().duration_since(range.since()).as_secs();
+        let name = format!("digest_{length}s");
+        if !self.claim_window(&name, range.since()).await? {
+            return Ok(None);
+        }
+        self.summary(range, options).await.map(Some)
+    }
+
     /// Totals and top lists for a range, read from the violation tables (their cost grows
     /// with the number of violations, not of reports). Exact for any range: whole UTC days
     /// come from the daily counts, whole hours from the hourly counts, the rest of an hour at
@@ -174,6 +191,13 @@ impl<S: ReportStore + ?Sized> ReportStore for Arc<S> {
     }
     async fn claim_window(&self, name: &str, start: Timestamp) -> Result<bool, StoreError> {
         (**self).claim_window(name, start).await
+    }
+    async fn claim_digest(
+        &self,
+        range: TimeRange,
+        options: &SummaryOptions,
+    ) -> Result<Option<Summary>, StoreError> {
+        (**self).claim_digest(range, options).await
     }
     async fn summary(
         &self,

@@ -196,6 +196,7 @@ where
     hostile_strings(fresh().await).await;
     claims(fresh().await).await;
     policy_evidence(fresh().await).await;
+    digests(fresh().await).await;
 }
 
 /// Every wire format and every field comes back as it was written; invalid reports come back
@@ -1031,6 +1032,88 @@ async fn claims(store: Arc<dyn ReportStore>) {
         .await
         .unwrap();
     assert!(store.claim_window("digest", start).await.unwrap());
+}
+
+/// A digest window goes to one caller, with the window's summary; ignored violations are
+/// counted but left out of its lists.
+async fn digests(store: Arc<dyn ReportStore>) {
+    let start = ts("2026-11-22T12:00:00Z");
+    let at = |s: i64| start + SignedDuration::from_secs(s);
+    let reports = vec![
+        report_at(
+            at(-1),
+            "https://a.example/",
+            "img-src",
+            "https://before.example/",
+        ),
+        report_at(
+            at(0),
+            "https://a.example/",
+            "img-src",
+            "https://ads.example/1",
+        ),
+        report_at(
+            at(10),
+            "https://a.example/",
+            "img-src",
+            "https://ads.example/2",
+        ),
+        report_at(
+            at(20),
+            "https://b.example/",
+            "script-src",
+            "https://noise.example/",
+        ),
+        report_at(
+            at(299),
+            "https://a.example/",
+            "img-src",
+            "https://ads.example/3",
+        ),
+        report_at(
+            at(300),
+            "https://a.example/",
+            "img-src",
+            "https://after.example/",
+        ),
+    ];
+    let noise = reports[3].fingerprint;
+    store.write(&ReportBatch::from(reports)).await.unwrap();
+    store
+        .set_status(&[noise], ViolationStatus::Ignored, None)
+        .await
+        .unwrap();
+    let window = TimeRange::new(start, at(300));
+    let options = SummaryOptions::new().top(5);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_digest(window, &options).await.unwrap() })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for task in tasks {
+        won.extend(task.await.unwrap());
+    }
+    assert_eq!(won.len(), 1, "one caller wins the window");
+    let digest = &won[0];
+    assert_eq!((digest.since, digest.to), (start, at(300)));
+    assert_eq!((digest.total, digest.ignored), (4, 1));
+    assert_eq!(digest.top_fingerprints.len(), 1);
+    assert_eq!(digest.top_fingerprints[0].count, 3);
+    assert_eq!(digest.top_fingerprints[0].blocked, "https://ads.example");
+    assert!(
+        store
+            .claim_digest(window, &options)
+            .await
+            .unwrap()
+            .is_none(),
+        "claimed for good"
+    );
+    // Another length of window is another digest.
+    let longer = TimeRange::new(start, at(600));
+    let digest = store.claim_digest(longer, &options).await.unwrap().unwrap();
+    assert_eq!(digest.total, 5);
 }
 
 /// Eight claims of the same window at once.

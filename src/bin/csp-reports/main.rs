@@ -2,8 +2,8 @@
 //! that run from cron: schema migration, summaries, retention and the policy builder.
 
 mod clean;
-mod consume;
 mod config;
+mod consume;
 mod db;
 mod mail;
 mod metrics;

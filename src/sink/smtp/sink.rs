@@ -11,14 +11,18 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::time::Instant;
 
 use super::SmtpMode;
+use super::alerts::{render_digest, render_violations};
 use super::builder::{MailSettings, SmtpSinkBuilder};
 use super::error::{DeliveryError, is_permanent};
 use super::groups::Groups;
-use super::limit::{MailLimit, Untold};
 use super::memory::SeenFingerprints;
 use super::render::{Email, GroupKind, render_groups, render_report};
+use crate::alert::{Alert, told_reports};
+use crate::dispatch::Feed;
 use crate::metrics::{self as m, Count};
+use crate::sink::limit::{SendLimit, Untold};
 use crate::sink::{ReportBatch, ReportSink, SinkError};
+use crate::store::ViolationEvent;
 use crate::{Fingerprint, SinkOptions};
 
 /// Emails CSP reports through an SMTP server: one per report, a digest per window, or an
@@ -48,7 +52,7 @@ struct MailSink {
 /// What the sink remembers between batches.
 #[derive(Debug)]
 struct MailState {
-    limit: MailLimit,
+    limit: SendLimit,
     untold: Untold,
     /// `new_only`: the fingerprints already mailed.
     seen: SeenFingerprints,
@@ -133,7 +137,7 @@ impl SmtpSink {
             _ => 1,
         };
         let state = MailState {
-            limit: MailLimit::new(settings.max_mails, settings.per),
+            limit: SendLimit::new(settings.max_mails, settings.per),
             untold: Untold::default(),
             seen: SeenFingerprints::new(memory),
         };
@@ -286,6 +290,32 @@ impl ReportSink for SmtpSink {
                 })
                 .await?;
             }
+            SmtpMode::StoreAlerts {
+                violations,
+                digests,
+            } => {
+                let events: Vec<&ViolationEvent> = batch
+                    .alerts()
+                    .filter_map(Alert::violation)
+                    .filter(|_| violations)
+                    .collect();
+                if !events.is_empty() {
+                    let reports = events.len() as u64;
+                    let what = format!("alert on {}", count(reports, "violation", "violations"));
+                    sink.mail(reports, what, |notices| {
+                        render_violations(prefix, &events, notices)
+                    })
+                    .await?;
+                }
+                for digest in batch.alerts().filter_map(Alert::digest).filter(|_| digests) {
+                    let reports = told_reports(digest);
+                    let what = format!("digest of {}", count(reports, "report", "reports"));
+                    sink.mail(reports, what, |notices| {
+                        render_digest(prefix, digest, notices)
+                    })
+                    .await?;
+                }
+            }
             SmtpMode::NewOnly { .. } => {
                 let groups = sink.new_violations(batch);
                 if groups.is_empty() {
@@ -307,7 +337,8 @@ impl ReportSink for SmtpSink {
     }
 
     /// One report per call in `per_report` mode; a whole window per call, gathered by the
-    /// dispatcher, in `digest` mode; bursts of a second in `new_only` mode. An email the
+    /// dispatcher, in `digest` mode; bursts of a second in `new_only` mode, and of the
+    /// store's alerts in `store_alerts` mode (fed alerts, not reports). An email the
     /// server could not take is offered again for about a quarter of an hour (1 s to 60 s
     /// apart).
     fn default_options(&self) -> SinkOptions {
@@ -323,6 +354,10 @@ impl ReportSink for SmtpSink {
             SmtpMode::NewOnly { .. } => options
                 .batch_size(settings.max_pending)
                 .linger(Duration::from_secs(1)),
+            SmtpMode::StoreAlerts { .. } => options
+                .feed(Feed::Alerts)
+                .batch_size(settings.max_pending)
+                .linger(Duration::from_secs(1)),
         }
     }
 }
@@ -336,7 +371,7 @@ impl fmt::Debug for SmtpSink {
 }
 
 /// What the next email must say about the emails and reports that did not go out.
-fn notices(untold: &Untold, limit: &MailLimit) -> Vec<String> {
+fn notices(untold: &Untold, limit: &SendLimit) -> Vec<String> {
     let mut notices = Vec::new();
     if untold.capped_mails > 0 {
         notices.push(format!(
@@ -416,7 +451,7 @@ mod tests {
 
     #[test]
     fn notices_say_what_was_held_back() {
-        let limit = MailLimit::new(20, Duration::from_secs(3600));
+        let limit = SendLimit::new(20, Duration::from_secs(3600));
         let untold = Untold {
             capped_mails: 3,
             capped_reports: 7,

@@ -141,6 +141,9 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     pub(crate) endpoints: EndpointArgs,
+
+    #[command(flatten)]
+    pub(crate) alerts: super::alerts::AlertArgs,
 }
 
 /// What one client may hold open, and for how long: the endpoint is public.
@@ -250,7 +253,8 @@ pub(crate) struct EndpointArgs {
 }
 
 fn parse_endpoint_path(text: &str) -> Result<String, String> {
-    if !text.starts_with('/') || text.contains(['?', '#']) || text.chars().any(char::is_whitespace) {
+    if !text.starts_with('/') || text.contains(['?', '#']) || text.chars().any(char::is_whitespace)
+    {
         return Err(format!(
             "{text:?}: a path starts with / and has no query, fragment or space (e.g. /healthz)"
         ));

@@ -3,6 +3,7 @@
 use tower_csp_reports::privacy::{ClientIpPrivacy, Privacy};
 use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink, SinkOptions};
 
+use super::alerts;
 use super::args::{Args, ClientIpChoice, MailMode, Overload};
 use super::endpoints::METRICS_PATH;
 use super::health::Readiness;
@@ -18,7 +19,7 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     // Before the layer and its sinks, which register their metrics with it.
     let metrics = crate::metrics::install()?;
     let mut layer = layer(args)?;
-    let mut checked_store = None;
+    let mut kept = None;
     if let Some(url) = &args.nats.nats_url {
         layer = super::nats::publish(args, url, layer).await?;
     } else if !args.no_store {
@@ -41,14 +42,23 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
             .default_options()
             .required(args.overload == Overload::Reject);
         layer = layer.sink_with(sink, options);
-        checked_store = Some(std::sync::Arc::clone(store));
+        kept = Some(opened.store);
     }
+    let store = kept;
+    let (with_webhook, mut wanted) = args.alerts.add_webhook(layer, store.as_ref())?;
+    layer = with_webhook;
     if args.mail.configured() {
-        let mode = match args.smtp_mode {
-            MailMode::Digest => SmtpMode::digest(args.smtp_window),
-            MailMode::PerReport => SmtpMode::PerReport,
-            MailMode::NewOnly => SmtpMode::new_only(10_000),
+        // With a store, the store decides what is new and what a window held, so that
+        // several collectors on one database mail each once.
+        let mode = match (args.smtp_mode, store.is_some()) {
+            (MailMode::Digest, true) => SmtpMode::store_digests(),
+            (MailMode::NewOnly, true) => SmtpMode::store_violations(),
+            (MailMode::Digest, false) => SmtpMode::digest(args.smtp_window),
+            (MailMode::PerReport, _) => SmtpMode::PerReport,
+            (MailMode::NewOnly, false) => SmtpMode::new_only(10_000),
         };
+        wanted.violations |= mode == SmtpMode::store_violations();
+        wanted.digests |= mode == SmtpMode::store_digests();
         let mut builder = SmtpSink::builder(args.mail.smtp_url.as_deref().unwrap_or_default())
             .from(&args.mail.smtp_from)
             .mode(mode)
@@ -62,8 +72,11 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     } else if args.mail.smtp_url.is_some() {
         return Err(Failure::usage("--smtp-url needs at least one --smtp-to"));
     }
-    let readiness = std::sync::Arc::new(Readiness::new(checked_store));
-    run(args, layer.build()?, readiness, metrics).await
+    let feed = args.alerts.feed(store.as_ref(), wanted, args.smtp_window)?;
+    let layer = layer.build()?;
+    let alerts = alerts::start(feed, layer.handle());
+    let readiness = std::sync::Arc::new(Readiness::new(store));
+    run(args, layer, readiness, metrics, alerts).await
 }
 
 /// Health paths that a report path, `/metrics` or each other would hide.

@@ -22,6 +22,7 @@ use super::stack::collector;
 use super::tls::tls_acceptor;
 use crate::Failure;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tower_csp_reports::alert::AlertTask;
 
 /// Serves until SIGINT or SIGTERM, then drains open connections and every sink's queue.
 pub(crate) async fn run(
@@ -29,6 +30,7 @@ pub(crate) async fn run(
     layer: CspReportLayer,
     readiness: Arc<Readiness>,
     metrics: PrometheusHandle,
+    alerts: Option<AlertTask>,
 ) -> Result<(), Failure> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -67,7 +69,9 @@ pub(crate) async fn run(
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             tracing::info!(target: "csp_reports", metrics_address = %address, "metrics on http://{address}{METRICS_PATH}");
             let served = Endpoints::new(routes(Some(metrics.clone())));
-            Some(AbortOnDrop(tokio::spawn(metrics_listener::serve(listener, served))))
+            Some(AbortOnDrop(tokio::spawn(metrics_listener::serve(
+                listener, served,
+            ))))
         }
         None => None,
     };
@@ -161,7 +165,15 @@ pub(crate) async fn run(
         tracing::warn!(target: "csp_reports", "open connections did not finish in time");
     }
     tracing::info!(target: "csp_reports", "delivering queued reports");
-    if tokio::time::timeout(args.shutdown_timeout, handle.shutdown())
+    let drain = async {
+        if let Some(alerts) = alerts {
+            // The store's last writes decide the last alerts: they go out before the end.
+            handle.flush().await;
+            alerts.stop().await;
+        }
+        handle.shutdown().await;
+    };
+    if tokio::time::timeout(args.shutdown_timeout, drain)
         .await
         .is_err()
     {
