@@ -4,6 +4,7 @@ use tower_csp_reports::filter::KeepAll;
 use tower_csp_reports::sink::TracingSink;
 use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink, SinkOptions};
 
+use super::admin::Admin;
 use super::args::{Args, FilterChoice, MailMode, Overload};
 use super::listener::run;
 use crate::Failure;
@@ -14,6 +15,8 @@ use tower_csp_reports::sink::smtp::SmtpMode;
 /// Builds the collector from the options and serves.
 pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     let mut layer = layer(args)?;
+    let admin = Admin::from_args(args)?;
+    let mut dashboard_store = None;
     if !args.no_store {
         let opened = args.db.open().await?;
         let store = &opened.store;
@@ -29,6 +32,7 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
                 .map_err(failed("cannot migrate the database"))?;
         }
         tracing::info!(target: "csp_reports", store = store.name(), "storing reports in {}", opened.description);
+        dashboard_store = Some(store.clone());
         let sink = store.sink();
         let options = sink
             .default_options()
@@ -56,7 +60,11 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     } else if args.mail.smtp_url.is_some() {
         return Err(Failure::usage("--smtp-url needs at least one --smtp-to"));
     }
-    run(args, layer.build()?, mail).await
+    let layer = layer.build()?;
+    if let (Some(admin), Some(store)) = (admin, dashboard_store) {
+        admin.start(args, store, &layer)?;
+    }
+    run(args, layer, mail).await
 }
 
 /// How the log sink is fed: when it is the only record of the reports (no store), a 2xx
