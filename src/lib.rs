@@ -4,6 +4,9 @@
 pub mod alert;
 pub mod client_ip;
 pub mod cors;
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub mod dashboard;
 pub mod dispatch;
 pub mod endpoint;
 pub mod error;

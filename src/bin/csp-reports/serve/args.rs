@@ -144,6 +144,15 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     pub(crate) alerts: super::alerts::AlertArgs,
+
+    /// Serve the dashboard on this address, a listener of its own (off unless given). Its
+    /// password comes from CSP_REPORTS_ADMIN_PASSWORD or --admin-password-file.
+    #[arg(long, env = "CSP_REPORTS_ADMIN_LISTEN")]
+    pub(crate) admin_listen: Option<SocketAddr>,
+
+    /// A file whose first line is the dashboard's password.
+    #[arg(long, env = "CSP_REPORTS_ADMIN_PASSWORD_FILE")]
+    pub(crate) admin_password_file: Option<PathBuf>,
 }
 
 /// What one client may hold open, and for how long: the endpoint is public.

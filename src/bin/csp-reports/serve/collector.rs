@@ -3,6 +3,7 @@
 use tower_csp_reports::privacy::{ClientIpPrivacy, Privacy};
 use tower_csp_reports::{Cors, CspReportLayer, CspReportLayerBuilder, ReportSink, SinkOptions};
 
+use super::admin::Admin;
 use super::alerts;
 use super::args::{Args, ClientIpChoice, MailMode, Overload};
 use super::endpoints::METRICS_PATH;
@@ -19,6 +20,7 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     // Before the layer and its sinks, which register their metrics with it.
     let metrics = crate::metrics::install()?;
     let mut layer = layer(args)?;
+    let admin = Admin::from_args(args)?;
     let mut kept = None;
     if let Some(url) = &args.nats.nats_url {
         layer = super::nats::publish(args, url, layer).await?;
@@ -74,6 +76,15 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     }
     let feed = args.alerts.feed(store.as_ref(), wanted, args.smtp_window)?;
     let layer = layer.build()?;
+    match (admin, &store) {
+        (Some(admin), Some(store)) => admin.start(args, std::sync::Arc::clone(store), &layer)?,
+        (Some(_), None) => {
+            return Err(Failure::usage(
+                "--admin-listen needs a store to show (not --no-store or --nats-url)",
+            ));
+        }
+        (None, _) => {}
+    }
     let alerts = alerts::start(feed, layer.handle());
     let readiness = std::sync::Arc::new(Readiness::new(store));
     run(args, layer, readiness, metrics, alerts).await

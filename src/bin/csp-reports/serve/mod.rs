@@ -1,6 +1,7 @@
 //! `csp-reports serve`: a standalone collector. The options, the collector they build, and
 //! the listener that serves it with the limits a public endpoint needs.
 
+mod admin;
 mod alerts;
 mod args;
 mod collector;
