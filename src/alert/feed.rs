@@ -92,9 +92,7 @@ impl AlertFeed {
                         let mut alerts = Vec::new();
                         push_event(&mut alerts, event);
                         // What committed meanwhile goes out together.
-                        while let Some(Ok(event)) = self.events.as_mut().map(broadcast::Receiver::try_recv) {
-                            push_event(&mut alerts, event);
-                        }
+                        take_ready(&mut self.events, &mut alerts);
                         handle.announce(alerts).await;
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -116,9 +114,7 @@ impl AlertFeed {
         }
         // The events of writes that committed before the stop still go out.
         let mut alerts = Vec::new();
-        while let Some(Ok(event)) = self.events.as_mut().map(broadcast::Receiver::try_recv) {
-            push_event(&mut alerts, event);
-        }
+        take_ready(&mut self.events, &mut alerts);
         handle.announce(alerts).await;
     }
 
@@ -235,6 +231,13 @@ impl AlertTask {
 fn push_event(alerts: &mut Vec<Alert>, event: ViolationEvent) {
     if !is_ignored(&event) {
         alerts.push(Alert::Violation(event));
+    }
+}
+
+/// Adds the events waiting now.
+fn take_ready(events: &mut Option<broadcast::Receiver<ViolationEvent>>, alerts: &mut Vec<Alert>) {
+    while let Some(Ok(event)) = events.as_mut().map(broadcast::Receiver::try_recv) {
+        push_event(alerts, event);
     }
 }
 
