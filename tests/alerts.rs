@@ -378,6 +378,25 @@ async fn a_digest_counts_the_window_and_lists_no_ignored_violation() {
     let to: Timestamp = digest["to"].as_str().unwrap().parse().unwrap();
     assert!(since <= now && now < to);
     assert_eq!(since.as_second() % 2, 0, "windows are aligned on the clock");
+
+    // A window with nothing but an ignored violation's report has no digest; the one after
+    // it, with a report people care about, has.
+    let mut ignored = report("https://shop.example/", "https://noise.example/again");
+    ignored.received_at = to;
+    let mut cared = report("https://shop.example/", "https://ads.example/3");
+    cared.received_at = to + jiff::SignedDuration::from_secs(2);
+    write(&rig.store, vec![ignored, cared]).await;
+    let posts = server.wait_for(2).await;
+    let digest = &posts[1].json()["alerts"][0];
+    assert_eq!(
+        digest["since"],
+        (to + jiff::SignedDuration::from_secs(2)).to_string(),
+        "{digest}"
+    );
+    assert_eq!(
+        (digest["total"].as_u64(), digest["ignored"].as_u64()),
+        (Some(1), Some(0))
+    );
     rig.task.stop().await;
 }
 
