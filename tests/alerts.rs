@@ -1,7 +1,10 @@
 //! Alerts decided by the store, delivered by the dispatcher: the webhook sink against a real
 //! HTTP server on loopback (including one that answers 500, one that never answers), the
-//! SMTP sink's `store_alerts` mode against a real SMTP server, a SQLite store on disk.
+//! SMTP sink's `store_alerts` mode against a real SMTP server, a SQLite store on disk, and a
+//! real Postgres that is away when a digest is due.
 
+#[path = "support/postgres.rs"]
+mod pg;
 #[path = "support/smtp_server.rs"]
 mod smtp_server;
 #[path = "support/webhook_server.rs"]
@@ -375,6 +378,25 @@ async fn a_digest_counts_the_window_and_lists_no_ignored_violation() {
     let to: Timestamp = digest["to"].as_str().unwrap().parse().unwrap();
     assert!(since <= now && now < to);
     assert_eq!(since.as_second() % 2, 0, "windows are aligned on the clock");
+
+    // A window with nothing but an ignored violation's report has no digest; the one after
+    // it, with a report people care about, has.
+    let mut ignored = report("https://shop.example/", "https://noise.example/again");
+    ignored.received_at = to;
+    let mut cared = report("https://shop.example/", "https://ads.example/3");
+    cared.received_at = to + jiff::SignedDuration::from_secs(2);
+    write(&rig.store, vec![ignored, cared]).await;
+    let posts = server.wait_for(2).await;
+    let digest = &posts[1].json()["alerts"][0];
+    assert_eq!(
+        digest["since"],
+        (to + jiff::SignedDuration::from_secs(2)).to_string(),
+        "{digest}"
+    );
+    assert_eq!(
+        (digest["total"].as_u64(), digest["ignored"].as_u64()),
+        (Some(1), Some(0))
+    );
     rig.task.stop().await;
 }
 
@@ -598,4 +620,57 @@ async fn reports_and_alerts_go_only_to_the_sinks_fed_them() {
     assert_eq!(alert_sink.delivered, 1);
     task.stop().await;
     handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_waits_for_a_store_that_is_away_when_its_window_ends() {
+    let (server, _db, pool) = pg::restartable().await;
+    let store: Arc<dyn ReportStore> =
+        Arc::new(tower_csp_reports::postgres::PostgresStore::new(pool));
+    store.migrate().await.unwrap();
+    let hook_server = WebhookServer::start(&[]).await;
+    let (builder, options) = hook(&hook_server);
+    let sink = builder.build().unwrap();
+    let window = 4_i64;
+    let feed = AlertFeed::builder(Arc::clone(&store))
+        .violations(false)
+        .digest_window(Duration::from_secs(window as u64))
+        .digest_delay(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let layer = CspReportLayer::builder()
+        .sink_with(sink.clone(), options(&sink))
+        .build()
+        .unwrap();
+    let task = feed.start(layer.handle());
+
+    // Early in a window: the report is in it, and the store goes away before it ends.
+    let into = Timestamp::now().as_millisecond().rem_euclid(window * 1000);
+    tokio::time::sleep(Duration::from_millis((window * 1000 - into + 100) as u64)).await;
+    write(
+        &store,
+        vec![report("https://shop.example/", "https://ads.example/")],
+    )
+    .await;
+    let stopping = Arc::clone(&server);
+    tokio::task::spawn_blocking(move || stopping.stop())
+        .await
+        .unwrap();
+    // Past the window's end and its first claims, which fail.
+    let into = Timestamp::now().as_millisecond().rem_euclid(window * 1000);
+    tokio::time::sleep(Duration::from_millis((window * 1000 - into + 1200) as u64)).await;
+    assert!(hook_server.posts().is_empty());
+    let starting = Arc::clone(&server);
+    tokio::task::spawn_blocking(move || starting.start())
+        .await
+        .unwrap();
+
+    let posts = hook_server.wait_for(1).await;
+    assert_eq!(posts.len(), 1, "the digest came once the store was back");
+    let digest = &posts[0].json()["alerts"][0];
+    assert_eq!(
+        (digest["type"].as_str(), digest["total"].as_u64()),
+        (Some("digest"), Some(1))
+    );
+    task.stop().await;
 }

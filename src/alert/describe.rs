@@ -133,3 +133,35 @@ pub(crate) fn plural(count: u64, one: &str, many: &str) -> String {
         format!("{count} {many}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::sample_event;
+
+    #[test]
+    fn headlines_say_what_was_blocked_where() {
+        let cases = [
+            (
+                "https://shop.example/cart?id=1",
+                "https://ads.example/x.png",
+                "img-src blocked https://ads.example on https://shop.example/cart",
+            ),
+            (
+                "https://shop.example/",
+                "inline",
+                "img-src blocked inline on https://shop.example/",
+            ),
+            ("", "", "img-src blocked something on an unknown page"),
+        ];
+        for (document, blocked, expected) in cases {
+            let event = sample_event(ViolationEventKind::New, document, blocked);
+            assert_eq!(headline(&event.violation), expected);
+        }
+        let regressed = sample_event(ViolationEventKind::Regressed, "https://a.example/", "data");
+        assert_eq!(
+            (event_title(&regressed), kind_word(regressed.kind)),
+            ("Regressed violation", "regressed")
+        );
+    }
+}

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use super::kind::is_ignored;
 use super::{Alert, told_reports};
 use crate::CspReportHandle;
+use crate::dispatch::Backoff;
 use crate::error::{ConfigError, check_limit, check_nonzero};
 use crate::store::{ReportStore, SummaryOptions, TimeRange, ViolationEvent};
 
@@ -91,9 +92,7 @@ impl AlertFeed {
                         let mut alerts = Vec::new();
                         push_event(&mut alerts, event);
                         // What committed meanwhile goes out together.
-                        while let Some(Ok(event)) = self.events.as_mut().map(broadcast::Receiver::try_recv) {
-                            push_event(&mut alerts, event);
-                        }
+                        take_ready(&mut self.events, &mut alerts);
                         handle.announce(alerts).await;
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -103,7 +102,11 @@ impl AlertFeed {
                 },
                 () = due => {
                     if let (Some(schedule), Some(range)) = (self.digest, next) {
-                        self.digest_of(&handle, schedule, range).await;
+                        // A stop does not wait for a store that is away.
+                        tokio::select! {
+                            _ = &mut stopped => break,
+                            () = self.digest_of(&handle, schedule, range) => {}
+                        }
                         next = Some(following(range, schedule.window));
                     }
                 }
@@ -111,12 +114,12 @@ impl AlertFeed {
         }
         // The events of writes that committed before the stop still go out.
         let mut alerts = Vec::new();
-        while let Some(Ok(event)) = self.events.as_mut().map(broadcast::Receiver::try_recv) {
-            push_event(&mut alerts, event);
-        }
+        take_ready(&mut self.events, &mut alerts);
         handle.announce(alerts).await;
     }
 
+    /// Claims the window's digest and announces it if this process won. A store that is
+    /// away is tried again, with backoff, until the next window is due.
     async fn digest_of(
         &self,
         handle: &CspReportHandle,
@@ -124,13 +127,23 @@ impl AlertFeed {
         range: TimeRange,
     ) {
         let options = SummaryOptions::new().top(schedule.top);
-        match self.store.claim_digest(range, &options).await {
-            Ok(Some(summary)) if told_reports(&summary) > 0 => {
-                handle.announce(vec![Alert::Digest(summary)]).await;
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(target: "tower_csp_reports", %error, since = %range.since(), "cannot take the digest of a window");
+        let give_up = add(range.to(), schedule.window);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            match self.store.claim_digest(range, &options).await {
+                Ok(Some(summary)) if told_reports(&summary) > 0 => {
+                    handle.announce(vec![Alert::Digest(summary)]).await;
+                    return;
+                }
+                Ok(_) => return,
+                Err(error) if error.is_transient() && Timestamp::now() < give_up => {
+                    tracing::debug!(target: "tower_csp_reports", %error, "the digest's claim failed; trying again");
+                    tokio::time::sleep(backoff.next_wait()).await;
+                }
+                Err(error) => {
+                    tracing::warn!(target: "tower_csp_reports", %error, since = %range.since(), "cannot take the digest of a window");
+                    return;
+                }
             }
         }
     }
@@ -218,6 +231,13 @@ impl AlertTask {
 fn push_event(alerts: &mut Vec<Alert>, event: ViolationEvent) {
     if !is_ignored(&event) {
         alerts.push(Alert::Violation(event));
+    }
+}
+
+/// Adds the events waiting now.
+fn take_ready(events: &mut Option<broadcast::Receiver<ViolationEvent>>, alerts: &mut Vec<Alert>) {
+    while let Some(Ok(event)) = events.as_mut().map(broadcast::Receiver::try_recv) {
+        push_event(alerts, event);
     }
 }
 

@@ -56,3 +56,44 @@ pub(crate) fn is_ignored(event: &ViolationEvent) -> bool {
 pub(crate) fn told_reports(summary: &Summary) -> u64 {
     summary.total.saturating_sub(summary.ignored)
 }
+
+/// A violation event as a store would announce it, for the alert sinks' unit tests.
+#[cfg(test)]
+pub(crate) fn sample_event(
+    kind: crate::store::ViolationEventKind,
+    document: &str,
+    blocked: &str,
+) -> ViolationEvent {
+    use crate::report::{blocked_origin, strip_query};
+    use crate::store::{Violation, ViolationExample};
+    let report = crate::Report::csp(document, "img-src", blocked);
+    let at: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap_or_default();
+    ViolationEvent {
+        kind,
+        violation: Violation {
+            fingerprint: report.fingerprint,
+            directive: "img-src".to_owned(),
+            blocked: blocked_origin(blocked).to_owned(),
+            document: strip_query(document).to_owned(),
+            document_host: String::new(),
+            first_seen: at,
+            last_seen: at,
+            count: 1,
+            in_range: 1,
+            status: ViolationStatus::New,
+            note: None,
+            status_changed_at: None,
+            regressed_at: None,
+            example: ViolationExample {
+                report_id: report.id,
+                blocked_uri: Some(blocked.to_owned()),
+                original_policy: None,
+                disposition: Some("enforce".to_owned()),
+                script_sample: None,
+                source_file: None,
+                line_number: None,
+                column_number: None,
+            },
+        },
+    }
+}

@@ -65,4 +65,6 @@ pub use kind::Alert;
 pub(crate) use describe::{
     digest_lines, digest_title, event_title, headline, kind_word, plural, violation_fields,
 };
+#[cfg(test)]
+pub(crate) use kind::sample_event;
 pub(crate) use kind::told_reports;

@@ -53,7 +53,6 @@ pub use hook::SinkFailure;
 pub use options::{Dispatch, Feed, SinkOptions};
 pub use stats::SinkStats;
 
-#[cfg(feature = "nats")]
 pub(crate) use backoff::Backoff;
 #[cfg(feature = "nats")]
 pub(crate) use deliver::call_sink;

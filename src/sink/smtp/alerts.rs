@@ -84,3 +84,59 @@ pub(super) fn render_digest(prefix: &str, summary: &Summary, notices: &[String])
         reports: told_reports(summary),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::sample_event;
+    use crate::store::ViolationEventKind;
+
+    #[test]
+    fn a_violation_cannot_add_a_header_or_markup() {
+        let event = sample_event(
+            ViolationEventKind::New,
+            "https://shop.example/\r\nBcc: x@evil.example",
+            "https://ads.example/<script>alert(1)</script>",
+        );
+        let email = render_violations("[CSP]", &[&event], &[]);
+        assert!(!email.subject.contains(['\r', '\n']), "{:?}", email.subject);
+        assert!(
+            email
+                .subject
+                .starts_with("[CSP] New violation: img-src blocked https://ads.example on")
+        );
+        assert!(!email.html.contains("<script>"), "{}", email.html);
+        assert!(
+            email.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{}",
+            email.html
+        );
+        assert_eq!(email.reports, 1);
+    }
+
+    #[test]
+    fn several_violations_make_one_email() {
+        let a = sample_event(
+            ViolationEventKind::New,
+            "https://a.example/",
+            "https://x.example/",
+        );
+        let b = sample_event(
+            ViolationEventKind::Regressed,
+            "https://b.example/",
+            "inline",
+        );
+        let email = render_violations("", &[&a, &b], &["1 email was not sent.".to_owned()]);
+        assert_eq!(email.subject, "2 violations new or regressed");
+        assert!(
+            email.text.starts_with("Note: 1 email was not sent."),
+            "{}",
+            email.text
+        );
+        assert!(
+            email
+                .text
+                .contains("Regressed violation: img-src blocked inline on https://b.example/")
+        );
+    }
+}

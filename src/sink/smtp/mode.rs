@@ -29,7 +29,8 @@ pub enum SmtpMode {
     /// regressed violations that came together, and one per digest. With several collectors
     /// on one database each is mailed by one of them, and a digest counts the reports of
     /// all of them. The sink is fed alerts, not reports
-    /// ([`Feed::Alerts`](crate::dispatch::Feed::Alerts)).
+    /// ([`Feed::Alerts`](crate::dispatch::Feed::Alerts)): add it with `sink()`, or start
+    /// the options given to `sink_with()` from its `default_options()`.
     StoreAlerts {
         /// Whether new and regressed violations are mailed.
         violations: bool,

@@ -108,6 +108,44 @@ pub(super) fn slack_escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::sample_event;
+    use crate::store::ViolationEventKind;
+
+    #[test]
+    fn bodies_carry_every_alert() {
+        let alert = Alert::Violation(sample_event(
+            ViolationEventKind::New,
+            "https://shop.example/\"quoted\"",
+            "https://ads.example/<x>",
+        ));
+        let missed = Missed {
+            posts: 2,
+            alerts: 5,
+        };
+        let generic: serde_json::Value =
+            serde_json::from_slice(&render(WebhookFormat::Generic, &[&alert], missed)).unwrap();
+        assert_eq!(generic["alerts"][0]["type"], "violation");
+        assert_eq!(generic["alerts"][0]["kind"], "new");
+        assert_eq!(
+            generic["alerts"][0]["violation"]["document"],
+            "https://shop.example/\"quoted\""
+        );
+        assert_eq!(
+            generic["missed"],
+            serde_json::json!({"posts": 2, "alerts": 5})
+        );
+        let slack: serde_json::Value =
+            serde_json::from_slice(&render(WebhookFormat::Slack, &[&alert], missed)).unwrap();
+        let text = slack["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("_Note: 5 earlier alerts were not posted"),
+            "{text}"
+        );
+        assert!(
+            text.contains("• Blocked: https://ads.example/&lt;x&gt;"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn slack_values_cannot_make_links_or_mentions() {

@@ -24,7 +24,9 @@ use crate::sink::{ReportBatch, ReportSink, SinkError};
 /// alerts of a second into one post, gives each post 10 s, and retries transient failures
 /// (no answer, `5xx`, `408`, `429`) with backoff for about a quarter of an hour; other
 /// answers fail for good. At most 20 posts go out an hour (see
-/// [`max_per_hour`](WebhookSinkBuilder::max_per_hour)). Clones share the cap and counters.
+/// [`max_per_hour`](WebhookSinkBuilder::max_per_hour)). Add it with `sink()`, or start the
+/// options given to `sink_with()` from its `default_options()`, so that it is fed alerts.
+/// Clones share the cap and counters.
 #[derive(Debug, Clone)]
 pub struct WebhookSink {
     inner: Arc<Hook>,
