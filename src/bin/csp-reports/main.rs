@@ -4,6 +4,7 @@
 mod clean;
 mod config;
 mod db;
+mod health;
 mod mail;
 mod metrics;
 mod serve;
@@ -61,6 +62,8 @@ enum Command {
     Clean(clean::Args),
     /// Show the effective settings of `serve`, secrets masked (--print).
     Config(config::ConfigArgs),
+    /// Ask a running collector whether it is alive (for container health checks).
+    Health(health::Args),
 }
 
 /// A failure, with the exit code it deserves.
@@ -114,6 +117,7 @@ async fn run(cli: Cli, argv: &[OsString]) -> Result<(), Failure> {
         Command::Summary(args) => summary::run(&args).await,
         Command::Clean(args) => clean::run(&args).await,
         Command::Config(_) => config::print(argv),
+        Command::Health(args) => health::run(&args).await,
     }
 }
 

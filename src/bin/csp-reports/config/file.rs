@@ -107,10 +107,7 @@ pub(crate) fn with_file(argv: &[OsString]) -> Result<Expanded, Failure> {
 fn is_setting(arg: &Arg) -> bool {
     arg.get_long().is_some()
         && !matches!(arg.get_action(), ArgAction::Help | ArgAction::Version)
-        && !matches!(
-            arg.get_action(),
-            ArgAction::HelpShort | ArgAction::HelpLong
-        )
+        && !matches!(arg.get_action(), ArgAction::HelpShort | ArgAction::HelpLong)
 }
 
 /// `--config FILE` or `--config=FILE` on the command line, else `CSP_REPORTS_CONFIG`.
@@ -172,12 +169,7 @@ fn in_env(arg: &Arg) -> bool {
 }
 
 /// The arguments that give `arg` the file's value.
-fn arguments(
-    arg: &Arg,
-    key: &str,
-    value: &Value,
-    out: &mut Vec<OsString>,
-) -> Result<(), String> {
+fn arguments(arg: &Arg, key: &str, value: &Value, out: &mut Vec<OsString>) -> Result<(), String> {
     if matches!(arg.get_action(), ArgAction::SetTrue) {
         return match value {
             Value::Boolean(true) => {
@@ -227,16 +219,32 @@ mod tests {
         let globals: Vec<&Arg> = cli.get_arguments().filter(|a| is_setting(a)).collect();
         let cases: &[(&[&str], Option<&str>)] = &[
             (&["csp-reports", "serve", "--listen", "x"], Some("serve")),
-            (&["csp-reports", "--log", "serve", "summary"], Some("summary")),
-            (&["csp-reports", "--config", "f.toml", "clean"], Some("clean")),
-            (&["csp-reports", "--log-format=json", "serve"], Some("serve")),
+            (
+                &["csp-reports", "--log", "serve", "summary"],
+                Some("summary"),
+            ),
+            (
+                &["csp-reports", "--config", "f.toml", "clean"],
+                Some("clean"),
+            ),
+            (
+                &["csp-reports", "--log-format=json", "serve"],
+                Some("serve"),
+            ),
             (&["csp-reports", "--help"], None),
             (&["csp-reports", "--", "serve"], None),
         ];
         for (args, expected) in cases {
             assert_eq!(subcommand(&argv(args), &globals), *expected, "{args:?}");
         }
-        let args = argv(&["csp-reports", "serve", "--listen=x", "--no-store", "--path", "/a"]);
+        let args = argv(&[
+            "csp-reports",
+            "serve",
+            "--listen=x",
+            "--no-store",
+            "--path",
+            "/a",
+        ]);
         for (key, expected) in [
             ("listen", true),
             ("no-store", true),

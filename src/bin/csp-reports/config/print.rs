@@ -32,7 +32,12 @@ pub(crate) fn print(argv: &[OsString]) -> Result<(), Failure> {
         .unwrap_or(argv.len());
     let mut serve = argv[..at].to_vec();
     serve.push("serve".into());
-    serve.extend(argv.iter().skip(at + 1).filter(|a| *a != "--print").cloned());
+    serve.extend(
+        argv.iter()
+            .skip(at + 1)
+            .filter(|a| *a != "--print")
+            .cloned(),
+    );
     let expanded = with_file(&serve)?;
     print!("{}", render(&expanded)?);
     Ok(())
@@ -43,15 +48,22 @@ fn render(expanded: &Expanded) -> Result<String, Failure> {
     let matches = command
         .clone()
         .try_get_matches_from(&expanded.args)
-        .map_err(|e| Failure::usage(e.render().to_string().trim_start_matches("error: ").trim_end()))?;
+        .map_err(|e| {
+            Failure::usage(
+                e.render()
+                    .to_string()
+                    .trim_start_matches("error: ")
+                    .trim_end(),
+            )
+        })?;
     let Some(serve) = matches.subcommand_matches("serve") else {
         return Err(Failure::usage("cannot read the settings of serve"));
     };
     let mut out = String::new();
-    let file = expanded
-        .file
-        .as_ref()
-        .map_or_else(|| "no config file".to_owned(), |f| format!("the file {}", f.display()));
+    let file = expanded.file.as_ref().map_or_else(
+        || "no config file".to_owned(),
+        |f| format!("the file {}", f.display()),
+    );
     let _ = writeln!(
         out,
         "# The settings of `csp-reports serve`: from the command line, the environment, \
@@ -67,6 +79,10 @@ fn render(expanded: &Expanded) -> Result<String, Failure> {
         let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
             continue;
         };
+        // The file named in the header; a file cannot name itself.
+        if long == "config" {
+            continue;
+        }
         if matches!(
             arg.get_action(),
             ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
@@ -80,7 +96,9 @@ fn render(expanded: &Expanded) -> Result<String, Failure> {
                 Some(ValueSource::CommandLine) => "command line".to_owned(),
                 Some(ValueSource::EnvVariable) => format!(
                     "environment {}",
-                    arg.get_env().map(|e| e.to_string_lossy()).unwrap_or_default()
+                    arg.get_env()
+                        .map(|e| e.to_string_lossy())
+                        .unwrap_or_default()
                 ),
                 Some(ValueSource::DefaultValue) => "default".to_owned(),
                 _ => {
@@ -158,14 +176,42 @@ mod tests {
     #[test]
     fn secrets_are_masked() {
         let cases = [
-            ("database-url", "postgres://csp:hunter2@db:5432/csp", "postgres://csp:********@db:5432/csp"),
-            ("database-url", "postgres://csp@db/csp", "postgres://csp@db/csp"),
-            ("database-url", "postgres://db/csp?user=csp&password=hunter2&sslmode=require", "postgres://db/csp?user=csp&password=********&sslmode=require"),
-            ("database-url", "host=db user=csp password=hunter2 dbname=csp", "host=db user=csp password=******** dbname=csp"),
-            ("database-url", "host=db PASSWORD=hunter2", "host=db PASSWORD=********"),
-            ("smtp-url", "smtp://user:p@ss:w0rd@mail.example:587?tls=required", "smtp://user:********@mail.example:587?tls=required"),
+            (
+                "database-url",
+                "postgres://csp:hunter2@db:5432/csp",
+                "postgres://csp:********@db:5432/csp",
+            ),
+            (
+                "database-url",
+                "postgres://csp@db/csp",
+                "postgres://csp@db/csp",
+            ),
+            (
+                "database-url",
+                "postgres://db/csp?user=csp&password=hunter2&sslmode=require",
+                "postgres://db/csp?user=csp&password=********&sslmode=require",
+            ),
+            (
+                "database-url",
+                "host=db user=csp password=hunter2 dbname=csp",
+                "host=db user=csp password=******** dbname=csp",
+            ),
+            (
+                "database-url",
+                "host=db PASSWORD=hunter2",
+                "host=db PASSWORD=********",
+            ),
+            (
+                "smtp-url",
+                "smtp://user:p@ss:w0rd@mail.example:587?tls=required",
+                "smtp://user:********@mail.example:587?tls=required",
+            ),
             ("smtp-url", "smtps://mail.example", "smtps://mail.example"),
-            ("database-url", "sqlite://./csp-reports.db", "sqlite://./csp-reports.db"),
+            (
+                "database-url",
+                "sqlite://./csp-reports.db",
+                "sqlite://./csp-reports.db",
+            ),
             ("admin-password", "hunter2", "********"),
             ("smtp-password", "", "********"),
             ("webhook-token", "t", "********"),

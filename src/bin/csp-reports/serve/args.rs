@@ -169,7 +169,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(span.abs()).map_err(|e| format!("{text:?}: {e}"))
 }
 
-pub(super) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let duration = parse_duration(text)?;
     if duration.is_zero() {
         return Err(format!("{text:?}: must be longer than zero"));

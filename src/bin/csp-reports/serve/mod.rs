@@ -11,5 +11,5 @@ mod listener;
 mod report_log;
 mod tls;
 
-pub(crate) use args::Args;
+pub(crate) use args::{Args, parse_positive_duration};
 pub(crate) use collector::serve;
