@@ -267,7 +267,9 @@ mod tests {
                 .find(|a| a.get_long() == Some(long))
                 .unwrap()
         };
-        let cases: &[(&str, &str, Result<&[&str], &str>)] = &[
+        // The arguments made, or what the error says.
+        type Made = Result<&'static [&'static str], &'static str>;
+        let cases: &[(&str, &str, Made)] = &[
             ("listen", "\"0.0.0.0:1\"", Ok(&["--listen=0.0.0.0:1"])),
             ("max-body-size", "2048", Ok(&["--max-body-size=2048"])),
             ("path", "[\"/a\", \"/b\"]", Ok(&["--path=/a", "--path=/b"])),
