@@ -415,6 +415,17 @@ fn one_config_file_serves_the_other_commands() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("up to date"));
     assert!(db.exists());
+    // The file's no-store gives way to a --database-url on the command line, which it
+    // conflicts with.
+    let file = config_file(&dir, "no-store.toml", "no-store = true\n");
+    let url = format!("sqlite://{}", db.display());
+    let served = Served::start(&["--config", &file, "--database-url", &url]);
+    let log = served.stop();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("storing reports in SQLite file")),
+        "{log:#?}"
+    );
 }
 
 #[test]

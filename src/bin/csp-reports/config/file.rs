@@ -52,8 +52,8 @@ pub(crate) fn with_file(argv: &[OsString]) -> Result<Expanded, Failure> {
     let cli = Cli::command();
     let globals: Vec<&Arg> = cli.get_arguments().filter(|a| is_setting(a)).collect();
     let used = subcommand(argv, &globals);
-    let own: Vec<&Arg> = used
-        .and_then(|name| cli.find_subcommand(name))
+    let command = used.and_then(|name| cli.find_subcommand(name));
+    let own: Vec<&Arg> = command
         .map(|command| command.get_arguments().filter(|a| is_setting(a)).collect())
         .unwrap_or_default();
     let anywhere = |key: &str| {
@@ -83,7 +83,16 @@ pub(crate) fn with_file(argv: &[OsString]) -> Result<Expanded, Failure> {
                  e.g. listen, database-url)"
             )));
         };
-        if given(&argv[..end], key) || in_env(arg) {
+        let set = |arg: &Arg| {
+            arg.get_long()
+                .is_some_and(|long| given(&argv[..end], long) || in_env(arg))
+        };
+        // Set elsewhere, or in conflict with what is (`no-store` in the file, a
+        // `--database-url` given): the command line and the environment win.
+        let conflicts = command
+            .map(|c| c.get_arg_conflicts_with(arg))
+            .unwrap_or_default();
+        if set(arg) || conflicts.into_iter().any(set) {
             continue;
         }
         let before = added.len();
