@@ -115,8 +115,10 @@ pub(crate) fn with_file(argv: &[OsString]) -> Result<Expanded, Failure> {
 /// An option a file can set (not `--help` or `--version`).
 fn is_setting(arg: &Arg) -> bool {
     arg.get_long().is_some()
-        && !matches!(arg.get_action(), ArgAction::Help | ArgAction::Version)
-        && !matches!(arg.get_action(), ArgAction::HelpShort | ArgAction::HelpLong)
+        && !matches!(
+            arg.get_action(),
+            ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+        )
 }
 
 /// `--config FILE` or `--config=FILE` on the command line, else `CSP_REPORTS_CONFIG`.
