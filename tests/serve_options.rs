@@ -277,3 +277,227 @@ fn bad_values_are_usage_errors_that_say_why() {
         assert!(stderr.contains(message), "{options:?}: {stderr}");
     }
 }
+
+/// Writes a config file in `dir`.
+fn config_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_config_file_fills_what_the_command_line_and_the_environment_leave() {
+    let dir = scratch();
+    let file = config_file(
+        &dir,
+        "csp-reports.toml",
+        r#"
+# Overridden by the command line.
+listen = "127.0.0.1:1"
+max-body-size = 1024
+# Overridden by the environment.
+report-log-target = "file.target"
+# Only in the file.
+path = ["/from-file"]
+report-log = "info"
+no-store = true
+allow-host = ["example.com"]
+log = "info"
+# A key of summary, which serve leaves alone.
+top = 5
+"#,
+    );
+    let served = Served::start_with_env(
+        &[
+            ("CSP_REPORTS_REPORT_LOG_TARGET", "env.target"),
+            ("CSP_REPORTS_MAX_BODY_SIZE", "1500"),
+        ],
+        &["--config", &file, "--max-body-size", "4096"],
+    );
+    assert_ne!(served.addr.port(), 1);
+    let big = legacy(
+        "https://example.com/",
+        "img-src",
+        &format!("https://cdn.example/{}", "a".repeat(2900)),
+    );
+    assert!(big.len() > 3000);
+    let answer = send(
+        served.addr,
+        post("/from-file", "application/csp-report", big),
+    )
+    .await;
+    assert_eq!(answer.status.as_u16(), 204, "{}", answer.body);
+    let stranger = legacy("https://stranger.test/", "img-src", "data");
+    let answer = send(
+        served.addr,
+        post("/from-file", "application/csp-report", stranger),
+    )
+    .await;
+    assert_eq!(answer.status.as_u16(), 204);
+    let default_path = legacy("https://example.com/", "img-src", "data");
+    let answer = send(
+        served.addr,
+        post("/csp-report", "application/csp-report", default_path),
+    )
+    .await;
+    assert_eq!(answer.status.as_u16(), 404);
+    let log = served.stop();
+    let events = report_events(&log);
+    assert_eq!(events.len(), 1, "{log:#?}");
+    assert_eq!(events[0]["target"], "env.target");
+    assert_eq!(events[0]["level"], "INFO");
+    assert_eq!(events[0]["document_uri"], "https://example.com/");
+}
+
+#[test]
+fn config_print_shows_each_setting_and_its_source_with_secrets_masked() {
+    let dir = scratch();
+    let file = config_file(
+        &dir,
+        "c.toml",
+        r#"
+database-url = "postgres://csp:hunter2@db.example/csp?sslmode=require"
+smtp-url = "smtp://mailer:mailpass@mail.example:587?tls=required"
+smtp-to = ["a@example.com", "b@example.com"]
+max-body-size = 2048
+"#,
+    );
+    let env = [("CSP_REPORTS_LISTEN", "0.0.0.0:9")];
+    let out = run_in(
+        &dir,
+        &env,
+        &["--config", &file, "config", "--print", "--log", "debug"],
+    );
+    let printed = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for line in [
+        "listen = \"0.0.0.0:9\"  # environment CSP_REPORTS_LISTEN",
+        "max-body-size = 2048  # config file",
+        "database-url = \"postgres://csp:********@db.example/csp?sslmode=require\"  # config file",
+        "smtp-url = \"smtp://mailer:********@mail.example:587?tls=required\"  # config file",
+        "smtp-to = [\"a@example.com\", \"b@example.com\"]  # config file",
+        "log = \"debug\"  # command line",
+        "overload = \"reject\"  # default",
+        "no-store = false  # default",
+        "# tls-cert = (not set)",
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "no line {line:?} in:\n{printed}"
+        );
+    }
+    assert!(
+        !printed.contains("hunter2") && !printed.contains("mailpass"),
+        "{printed}"
+    );
+    // What is printed is a config file that gives the same settings.
+    let again = config_file(&dir, "printed.toml", &printed);
+    let out = run_in(&dir, &[], &["--config", &again, "config", "--print"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let settings = |text: &str| text.parse::<toml::Table>().unwrap();
+    assert_eq!(settings(&text(&out.stdout)), settings(&printed));
+    assert!(text(&out.stdout).contains("listen = \"0.0.0.0:9\"  # config file"));
+}
+
+#[test]
+fn one_config_file_serves_the_other_commands() {
+    let dir = scratch();
+    let db = dir.join("from-file.db");
+    let file = config_file(
+        &dir,
+        "c.toml",
+        &format!(
+            "database-url = \"sqlite://{}\"\nlisten = \"127.0.0.1:0\"\nrate-limit = \"5/1m\"\n",
+            db.display()
+        ),
+    );
+    let out = run_in(&dir, &[("CSP_REPORTS_CONFIG", &file)], &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("up to date"));
+    assert!(db.exists());
+    // The file's no-store gives way to a --database-url on the command line, which it
+    // conflicts with.
+    let file = config_file(&dir, "no-store.toml", "no-store = true\n");
+    let url = format!("sqlite://{}", db.display());
+    let served = Served::start(&["--config", &file, "--database-url", &url]);
+    let log = served.stop();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("storing reports in SQLite file")),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn config_file_errors_name_the_file_and_the_key() {
+    let dir = scratch();
+    let cases: &[(&str, &str)] = &[
+        ("lisen = \"127.0.0.1:0\"\n", "unknown key \"lisen\""),
+        ("x = [\n", "TOML parse error at line 1"),
+        (
+            "no-store = \"yes\"\n",
+            "\"no-store\": expected true or false",
+        ),
+        (
+            "table = [\"a\", \"b\"]\n",
+            "\"table\": takes one value, not a list",
+        ),
+        ("[serve]\nlisten = \"a\"\n", "unknown key \"serve\""),
+        ("config = \"other.toml\"\n", "\"config\" names the file"),
+        (
+            "rate-limit = \"fast\"\n",
+            "invalid value 'fast' for '--rate-limit",
+        ),
+    ];
+    for (i, (contents, message)) in cases.iter().enumerate() {
+        let file = config_file(&dir, &format!("bad{i}.toml"), contents);
+        let out = run_in(
+            &dir,
+            &[],
+            &["--config", &file, "serve", "--listen", "127.0.0.1:0"],
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{contents:?}: {stderr}");
+        assert!(stderr.contains(message), "{contents:?}: {stderr}");
+        if !message.starts_with("invalid value") {
+            assert!(stderr.contains(&file), "{contents:?}: {stderr}");
+        }
+    }
+    let out = run_in(&dir, &[], &["--config", "missing.toml", "serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read the config file missing.toml"));
+    let out = run_in(&dir, &[], &["config"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--print"));
+}
+
+#[test]
+fn health_asks_a_running_collector() {
+    let dir = scratch();
+    let served = Served::start(&["--no-store"]);
+    let addr = served.addr;
+    let url = |path: &str| format!("http://{addr}{path}");
+    let alive = run_in(&dir, &[], &["health", "--url", &url("/healthz")]);
+    assert!(alive.status.success(), "{}", text(&alive.stderr));
+    assert!(
+        text(&alive.stdout).contains("HTTP/1.1 200"),
+        "{}",
+        text(&alive.stdout)
+    );
+    let env = [("CSP_REPORTS_HEALTH_URL", url("/nowhere"))];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let missing = run_in(&dir, &env, &["health"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("answered \"HTTP/1.1 404"),
+        "{}",
+        text(&missing.stderr)
+    );
+    served.stop();
+    // Nothing listens there any more.
+    let gone = run_in(&dir, &[], &["health", "--url", &url("/healthz")]);
+    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone.stderr));
+    let bad = run_in(&dir, &[], &["health", "--url", "https://127.0.0.1/healthz"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("a plain http:// URL"));
+}

@@ -69,7 +69,7 @@ impl Filter for AllowHosts {
 
 /// Whether `text` is a host name: dot-separated labels of ASCII letters, digits, `-` and
 /// `_`, none empty.
-pub(crate) fn is_host_name(text: &str) -> bool {
+fn is_host_name(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 253
         && text.split('.').all(|label| {

@@ -5,6 +5,7 @@ mod clean;
 mod config;
 mod consume;
 mod db;
+mod health;
 mod mail;
 mod metrics;
 mod nats;
@@ -69,6 +70,8 @@ enum Command {
     Config(config::ConfigArgs),
     /// Propose the policy the stored violations say the pages need (default: the last 7 days).
     Policy(policy::Args),
+    /// Ask a running collector whether it is alive (for container health checks).
+    Health(health::Args),
 }
 
 /// A failure, with the exit code it deserves.
@@ -124,6 +127,7 @@ async fn run(cli: Cli, argv: &[OsString]) -> Result<(), Failure> {
         Command::Clean(args) => clean::run(&args).await,
         Command::Config(_) => config::print(argv),
         Command::Policy(args) => policy::run(&args).await,
+        Command::Health(args) => health::run(&args).await,
     }
 }
 

@@ -52,8 +52,8 @@ pub(crate) fn with_file(argv: &[OsString]) -> Result<Expanded, Failure> {
     let cli = Cli::command();
     let globals: Vec<&Arg> = cli.get_arguments().filter(|a| is_setting(a)).collect();
     let used = subcommand(argv, &globals);
-    let own: Vec<&Arg> = used
-        .and_then(|name| cli.find_subcommand(name))
+    let command = used.and_then(|name| cli.find_subcommand(name));
+    let own: Vec<&Arg> = command
         .map(|command| command.get_arguments().filter(|a| is_setting(a)).collect())
         .unwrap_or_default();
     let anywhere = |key: &str| {
@@ -83,7 +83,16 @@ pub(crate) fn with_file(argv: &[OsString]) -> Result<Expanded, Failure> {
                  e.g. listen, database-url)"
             )));
         };
-        if given(&argv[..end], key) || in_env(arg) {
+        let set = |arg: &Arg| {
+            arg.get_long()
+                .is_some_and(|long| given(&argv[..end], long) || in_env(arg))
+        };
+        // Set elsewhere, or in conflict with what is (`no-store` in the file, a
+        // `--database-url` given): the command line and the environment win.
+        let conflicts = command
+            .map(|c| c.get_arg_conflicts_with(arg))
+            .unwrap_or_default();
+        if set(arg) || conflicts.into_iter().any(set) {
             continue;
         }
         let before = added.len();
@@ -106,8 +115,10 @@ pub(crate) fn with_file(argv: &[OsString]) -> Result<Expanded, Failure> {
 /// An option a file can set (not `--help` or `--version`).
 fn is_setting(arg: &Arg) -> bool {
     arg.get_long().is_some()
-        && !matches!(arg.get_action(), ArgAction::Help | ArgAction::Version)
-        && !matches!(arg.get_action(), ArgAction::HelpShort | ArgAction::HelpLong)
+        && !matches!(
+            arg.get_action(),
+            ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+        )
 }
 
 /// `--config FILE` or `--config=FILE` on the command line, else `CSP_REPORTS_CONFIG`.
@@ -267,7 +278,9 @@ mod tests {
                 .find(|a| a.get_long() == Some(long))
                 .unwrap()
         };
-        let cases: &[(&str, &str, Result<&[&str], &str>)] = &[
+        // The arguments made, or what the error says.
+        type Made = Result<&'static [&'static str], &'static str>;
+        let cases: &[(&str, &str, Made)] = &[
             ("listen", "\"0.0.0.0:1\"", Ok(&["--listen=0.0.0.0:1"])),
             ("max-body-size", "2048", Ok(&["--max-body-size=2048"])),
             ("path", "[\"/a\", \"/b\"]", Ok(&["--path=/a", "--path=/b"])),

@@ -3,7 +3,8 @@
 //! `csp-reports config --print`, the effective settings of `serve` with secrets masked.
 //!
 //! Precedence: the command line, then the environment (`CSP_REPORTS_*`), then the file,
-//! then the defaults.
+//! then the defaults. A file setting that conflicts with one given on the command line or
+//! in the environment gives way to it.
 
 mod file;
 mod print;

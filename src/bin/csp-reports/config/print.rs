@@ -79,6 +79,10 @@ fn render(expanded: &Expanded) -> Result<String, Failure> {
         let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
             continue;
         };
+        // The file named in the header; a file cannot name itself.
+        if long == "config" {
+            continue;
+        }
         if matches!(
             arg.get_action(),
             ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
