@@ -142,8 +142,8 @@ impl Privacy {
     }
 
     /// The URL fields and the raw text. Nothing is copied unless something is removed: a
-    /// shortened field is a slice of the one it replaces, and the raw text is rewritten
-    /// only when a field changed or it holds a `?` or a `#`.
+    /// shortened field is a slice of the one it replaces, and the raw text is scanned only
+    /// when a field changed, it holds a `?` or a `#`, or its fields may be incomplete.
     pub(crate) fn apply_to_urls(&self, report: &mut Report) {
         if self.keep_query {
             return;
@@ -233,10 +233,20 @@ impl ClientIpPrivacy {
 /// assert_eq!(redact_url("inline"), "inline");
 /// ```
 pub fn redact_url(url: &str) -> Cow<'_, str> {
-    if url.len() > 5 && url.as_bytes()[..5].eq_ignore_ascii_case(b"data:") {
+    let bytes = url.as_bytes();
+    if bytes.len() > 5 && bytes[..5].eq_ignore_ascii_case(b"data:") {
         return Cow::Borrowed(&url[..4]);
     }
-    let kept = &url[..url.find(['?', '#']).unwrap_or(url.len())];
+    // Nearly every URL has nothing to remove: one pass over the bytes, which the compiler
+    // vectorizes, says so.
+    let marks = bytes.iter().fold(0u8, |seen, &b| {
+        seen | u8::from(b == b'?' || b == b'#') | u8::from(b == b'@') << 1
+    });
+    if marks == 0 {
+        return Cow::Borrowed(url);
+    }
+    let end = bytes.iter().position(|&b| b == b'?' || b == b'#');
+    let kept = &url[..end.unwrap_or(url.len())];
     let Some(separator) = find_scheme_separator(kept) else {
         return Cow::Borrowed(kept);
     };
@@ -265,11 +275,9 @@ fn redact_field(field: &mut Option<ByteString>) -> bool {
     true
 }
 
-/// Whether `text` holds a `?` or a `#`: one pass over the bytes, which the compiler
-/// vectorizes.
+/// Whether `text` holds a `?` or a `#`.
 fn has_query_marks(text: &str) -> bool {
-    text.bytes()
-        .fold(false, |seen, b| seen | (b == b'?') | (b == b'#'))
+    memchr::memchr2(b'?', b'#', text.as_bytes()).is_some()
 }
 
 #[cfg(test)]
