@@ -1,7 +1,7 @@
 //! Parser throughput per format: ns per report and bytes per second, and per report with the
 //! default privacy applied after parsing.
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use tower_csp_reports::parse::{Limits, parse_body};
 use tower_csp_reports::{ContentType, Privacy};
@@ -66,23 +66,23 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    // What the default privacy costs a parsed report, beside the clone it works on: with
+    // What the default privacy costs a parsed report, beside what parsing it costs: with
     // nothing to remove (the common path), and with queries in every URL (the raw JSON
-    // rewritten).
+    // rewritten). `apply` is timed alone: the clone it works on is made outside the timing.
     let mut group = c.benchmark_group("privacy");
     let plain = reporting_item(0).replace("?id=0", "");
     for (name, body) in [("nothing-to-remove", plain), ("queries", reporting_item(0))] {
         let parsed = parse_body(body.as_bytes(), ContentType::CspReport, &limits);
         let report = &parsed.reports[0];
-        group.bench_function(BenchmarkId::new("clone", name), |b| {
-            b.iter(|| black_box(report).clone())
+        group.bench_function(BenchmarkId::new("parse", name), |b| {
+            b.iter(|| parse_body(black_box(body.as_bytes()), ContentType::CspReport, &limits))
         });
-        group.bench_function(BenchmarkId::new("clone-and-apply", name), |b| {
-            b.iter(|| {
-                let mut report = black_box(report).clone();
-                privacy.apply(&mut report);
-                report
-            })
+        group.bench_function(BenchmarkId::new("apply", name), |b| {
+            b.iter_batched_ref(
+                || report.clone(),
+                |report| privacy.apply(report),
+                BatchSize::SmallInput,
+            )
         });
     }
     group.finish();

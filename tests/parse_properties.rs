@@ -3,8 +3,8 @@
 //! field or in the raw JSON.
 
 use proptest::prelude::*;
-use tower_csp_reports::{ContentType, Privacy};
 use tower_csp_reports::parse::{Limits, parse_body};
+use tower_csp_reports::{ContentType, Privacy};
 
 fn content_type() -> impl Strategy<Value = ContentType> {
     prop_oneof![
@@ -115,8 +115,14 @@ fn no_query_under_url_keys(value: &serde_json::Value) -> Result<(), TestCaseErro
                     .to_ascii_lowercase();
                 let url_key = matches!(
                     name.as_str(),
-                    "documenturi" | "documenturl" | "referrer" | "referer" | "blockeduri"
-                        | "blockedurl" | "sourcefile" | "url"
+                    "documenturi"
+                        | "documenturl"
+                        | "referrer"
+                        | "referer"
+                        | "blockeduri"
+                        | "blockedurl"
+                        | "sourcefile"
+                        | "url"
                 );
                 if let (true, serde_json::Value::String(text)) = (url_key, value) {
                     prop_assert!(!text.contains(['?', '#']), "{key}: {text:?}");
