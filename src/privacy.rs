@@ -549,15 +549,13 @@ mod tests {
         report.source_file = Some("https://s.example/app.js?v=TOKEN5".into());
         report.url = Some("https://s.example/account?session=TOKEN1".into());
         report.client_ip = Some("2001:db8:aa:bb:cc::9".parse().unwrap());
-        report.raw = format!(
-            r#"{{"type":"csp-violation","url":"https://s.example/account?session=TOKEN1",
-               "body":{{"documentURL":"https://s.example/account?session=TOKEN1#TOKEN2",
+        report.raw = r#"{"type":"csp-violation","url":"https://s.example/account?session=TOKEN1",
+               "body":{"documentURL":"https://s.example/account?session=TOKEN1#TOKEN2",
                "referrer":"https://mail.example/inbox?u=TOKEN4",
                "blockedURL":"https://cdn.example/x.js?key=TOKEN3",
                "sourceFile":"https://s.example/app.js?v=TOKEN5",
-               "sample":"kept ? as sent","lineNumber":3}}}}"#
-        )
-        .into();
+               "sample":"kept ? as sent","lineNumber":3}}"#
+            .into();
         let (id, fingerprint) = (report.id, report.fingerprint);
         Privacy::default().apply(&mut report);
         assert!(!report.raw.contains("TOKEN"), "{}", report.raw);
