@@ -8,7 +8,9 @@
 //! styles, in-app browsers inject bridges, adware injects hosts. [`DefaultFilter`], which the
 //! layer uses unless told otherwise, drops those and keeps everything else, including the
 //! legitimate `inline`, `eval`, `data:` and `blob:` reports. It is made of three parts you can
-//! recombine: [`browser_extensions`], [`noise_schemes`] and [`noise_hosts`].
+//! recombine: [`browser_extensions`], [`noise_schemes`] and [`noise_hosts`]. Two more are
+//! about your own sites: [`AllowHosts`] keeps only the reports of your pages, and
+//! [`DropPrefixes`] drops reports about URLs you already know of.
 //!
 //! An extension's code is never the site's, so a report whose source file or sample comes
 //! from an extension is dropped whatever it blocked. The browser's own code is different: it
@@ -42,6 +44,10 @@ use std::net::IpAddr;
 use bytestring::ByteString;
 
 use crate::report::{ContentType, Report, find_scheme_separator};
+
+mod sites;
+
+pub use sites::{AllowHosts, DropPrefixes};
 
 /// What is known of the request that carried a report.
 ///

@@ -417,6 +417,7 @@ async fn serve_store_summarize_mail_and_clean() {
     }
 
     let served = Served::start(&[
+        "--public-metrics",
         "--database-url",
         &url,
         "--smtp-url",
@@ -790,7 +791,7 @@ async fn database_over_tls_with_its_certificate_verified() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_into_sqlite_then_summarize_and_clean() {
     let dir = scratch();
-    let served = Served::start_in(&dir, &[]);
+    let served = Served::start_in(&dir, &["--public-metrics"]);
     assert!(
         served
             .log

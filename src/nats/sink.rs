@@ -18,7 +18,9 @@ use super::connect::Servers;
 use super::error::{NatsError, NatsErrorKind};
 use super::message;
 use super::stream::{StreamSettings, invalid};
-use crate::{ConfigError, Report, ReportBatch, ReportSink, SinkError, report::CSP_VIOLATION};
+use crate::{
+    ConfigError, Report, ReportBatch, ReportSink, SinkError, SinkOptions, report::CSP_VIOLATION,
+};
 
 /// Builds a [`NatsSink`]; made by [`NatsSink::builder`].
 ///
@@ -316,6 +318,13 @@ impl SinkState {
 impl ReportSink for NatsSink {
     fn name(&self) -> &str {
         "nats"
+    }
+
+    /// [`SinkOptions::store`]: the stream stands in for the store, so it is required (a
+    /// 2xx means the report is queued for the stream) and publishes are retried until it
+    /// has them.
+    fn default_options(&self) -> SinkOptions {
+        SinkOptions::store()
     }
 
     async fn send(&self, batch: &ReportBatch) -> Result<(), SinkError> {

@@ -325,6 +325,22 @@ impl TestDb {
         Self { config }
     }
 
+    /// Its URL, for a command's `--database-url`.
+    pub fn url(&self) -> String {
+        let config = &self.config;
+        let host = match &config.get_hosts()[0] {
+            tokio_postgres::config::Host::Tcp(host) => host.clone(),
+            other => panic!("unexpected host {other:?}"),
+        };
+        format!(
+            "postgres://{}@{}:{}/{}",
+            config.get_user().unwrap_or("postgres"),
+            host,
+            config.get_ports()[0],
+            config.get_dbname().unwrap_or("postgres")
+        )
+    }
+
     /// A pool of connections to it.
     pub async fn pool(&self) -> Pool<PostgresConnectionManager<NoTls>> {
         Pool::builder()

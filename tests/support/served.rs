@@ -25,6 +25,21 @@ impl Served {
         Self::spawn(Command::new(BIN), options)
     }
 
+    /// `csp-reports --log-format json consume` with `options`, once it is reading the
+    /// stream (its address is unspecified: it listens on nothing).
+    pub fn consume(options: &[&str]) -> Self {
+        let mut command = Command::new(BIN);
+        command.args(["--log-format", "json", "consume"]);
+        Self::spawn_ready(command, options, "consuming stream")
+    }
+
+    /// The same, with these environment variables (beside no other `CSP_REPORTS_*` ones).
+    pub fn start_with_env(env: &[(&str, &str)], options: &[&str]) -> Self {
+        let mut command = Command::new(BIN);
+        command.envs(env.iter().copied());
+        Self::spawn(command, options)
+    }
+
     /// The same, under an open-file limit of `files` (soft and hard, so that the collector
     /// cannot raise it): `sh -c 'ulimit -n FILES; exec csp-reports ...'`.
     pub fn start_with_file_limit(files: u64, options: &[&str]) -> Self {
@@ -37,6 +52,16 @@ impl Served {
     }
 
     fn spawn(mut command: Command, options: &[&str]) -> Self {
+        command.args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"]);
+        let mut served = Self::spawn_ready(command, options, "listening on");
+        let line = served.wait_for_line("listening on").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        served.addr = event["address"].as_str().unwrap().parse().unwrap();
+        served
+    }
+
+    /// Starts `command` with `options` and waits for the log line that says it is ready.
+    fn spawn_ready(mut command: Command, options: &[&str], ready: &str) -> Self {
         // Its own working directory: the default store is a file there.
         static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
         let dir = DIR.get_or_init(|| {
@@ -46,13 +71,13 @@ impl Served {
             dir
         });
         command.current_dir(dir);
+        let given: Vec<_> = command.get_envs().map(|(key, _)| key.to_owned()).collect();
         for (key, _) in std::env::vars() {
-            if key.starts_with("CSP_REPORTS_") {
+            if key.starts_with("CSP_REPORTS_") && !given.iter().any(|g| *g == *key.as_str()) {
                 command.env_remove(key);
             }
         }
         let mut child = command
-            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
             .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -74,11 +99,13 @@ impl Served {
             log: Vec::new(),
             addr: ([0, 0, 0, 0], 0).into(),
         };
-        let line = served
-            .wait_for_line("listening on")
-            .expect("serve did not start");
-        let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
-        served.addr = event["address"].as_str().unwrap().parse().unwrap();
+        if served.wait_for_line(ready).is_none() {
+            let exit = served.child.try_wait().ok().flatten();
+            panic!(
+                "csp-reports did not start ({exit:?}); its log:\n{}",
+                served.log.join("\n")
+            );
+        }
         served
     }
 
@@ -134,6 +161,14 @@ impl Served {
         let rest: Vec<String> = self.lines.try_iter().collect();
         self.log.extend(rest);
         std::mem::take(&mut self.log)
+    }
+}
+
+impl Served {
+    /// SIGKILL, as a crash or the OOM killer would, and waits for the process to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
