@@ -1,9 +1,10 @@
 //! Properties of the parser over arbitrary input: it never panics, and no bad item loses a
-//! good one.
+//! good one; with the default privacy applied, no URL keeps a query or fragment, in its
+//! field or in the raw JSON.
 
 use proptest::prelude::*;
-use tower_csp_reports::ContentType;
 use tower_csp_reports::parse::{Limits, parse_body};
+use tower_csp_reports::{ContentType, Privacy};
 
 fn content_type() -> impl Strategy<Value = ContentType> {
     prop_oneof![
@@ -71,6 +72,74 @@ fn good_item(i: usize) -> serde_json::Value {
     })
 }
 
+/// URLs with what privacy removes, and short text that may look like one.
+fn url() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("https://u:p@a.example:8443/p?q=SECRET#SECRET".to_owned()),
+        Just("data:text/html,SECRET?#".to_owned()),
+        Just("/relative?SECRET".to_owned()),
+        "[a-z/:@?#.\\\\\"é]{0,24}",
+    ]
+}
+
+/// A CSP report whose URL fields are [`url`]s, legacy or Reporting API, with arbitrary JSON
+/// beside them.
+fn report_with_urls() -> impl Strategy<Value = serde_json::Value> {
+    (url(), url(), url(), url(), url(), json(), any::<bool>()).prop_map(
+        |(document, blocked, referrer, source, url, extra, legacy)| {
+            if legacy {
+                serde_json::json!({"csp-report": {
+                    "document-uri": document, "blocked-uri": blocked, "referrer": referrer,
+                    "source-file": source, "violated-directive": "img-src", "extra": extra,
+                }})
+            } else {
+                serde_json::json!({"type": "csp-violation", "url": url, "body": {
+                    "documentURL": document, "blockedURL": blocked, "referrer": referrer,
+                    "sourceFile": source, "effectiveDirective": "img-src", "extra": extra,
+                }})
+            }
+        },
+    )
+}
+
+/// Fails on a string value under a URL key (spelled any way the parser reads it) that still
+/// holds a `?` or a `#`.
+fn no_query_under_url_keys(value: &serde_json::Value) -> Result<(), TestCaseError> {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                let name: String = key
+                    .chars()
+                    .filter(|c| !matches!(c, '-' | '_'))
+                    .collect::<String>()
+                    .to_ascii_lowercase();
+                let url_key = matches!(
+                    name.as_str(),
+                    "documenturi"
+                        | "documenturl"
+                        | "referrer"
+                        | "referer"
+                        | "blockeduri"
+                        | "blockedurl"
+                        | "sourcefile"
+                        | "url"
+                );
+                if let (true, serde_json::Value::String(text)) = (url_key, value) {
+                    prop_assert!(!text.contains(['?', '#']), "{key}: {text:?}");
+                }
+                no_query_under_url_keys(value)?;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                no_query_under_url_keys(item)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -121,6 +190,32 @@ proptest! {
                 prop_assert_eq!(report.document_uri.as_deref(), Some(want.as_str()));
                 prop_assert_eq!(report.line_number, Some(*i as u32));
             }
+        }
+    }
+
+    #[test]
+    fn privacy_leaves_no_query_in_fields_or_raw(
+        value in prop_oneof![report_with_urls(), json()],
+        ct in content_type(),
+        batch in any::<bool>(),
+    ) {
+        let value = if batch { serde_json::Value::Array(vec![value]) } else { value };
+        let body = serde_json::to_vec(&value).unwrap();
+        let mut parsed = parse_body(&body, ct, &Limits::default());
+        for report in &mut parsed.reports {
+            Privacy::default().apply(report);
+            let fields = [&report.url, &report.document_uri, &report.referrer, &report.blocked_uri, &report.source_file];
+            for text in fields.into_iter().flatten() {
+                prop_assert!(!text.contains(['?', '#']) && !text.contains("SECRET"), "{text:?}");
+            }
+            if report.raw_is_json() {
+                let raw: serde_json::Value = serde_json::from_str(&report.raw)
+                    .map_err(|e| TestCaseError::fail(format!("{e}: {}", report.raw)))?;
+                no_query_under_url_keys(&raw)?;
+            }
+            let once = report.clone();
+            Privacy::default().apply(report);
+            prop_assert_eq!(&*report, &once, "applying twice changes nothing more");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Finding the URL fields in a report's raw text, so that what privacy removes from the
 //! fields is removed there too.
 //!
-//! The text is scanned, not parsed again: a JSON string followed by `:` is a key, and when
+//! The text is scanned, not parsed again (with `memchr`, as serde_json reads strings): a JSON string followed by `:` is a key, and when
 //! the key names a URL field (matched as the parser matches keys) its string value is
 //! redacted. The scan needs no valid JSON, so it finds the same pairs in a body that did
 //! not parse, as far as they can be read.
@@ -64,8 +64,7 @@ fn is_url_key(name: &str) -> bool {
 }
 
 fn find_quote(bytes: &[u8], from: usize) -> Option<usize> {
-    let rest = bytes.get(from..)?;
-    rest.iter().position(|&b| b == b'"').map(|i| from + i)
+    memchr::memchr(b'"', bytes.get(from..)?).map(|i| from + i)
 }
 
 /// Where the string that starts at `from` (just past its opening quote) ends: its closing
@@ -74,7 +73,7 @@ fn string_end(bytes: &[u8], from: usize) -> usize {
     let mut at = from;
     while let Some(i) = bytes
         .get(at..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'"' || b == b'\\'))
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
     {
         at += i;
         if bytes[at] == b'"' {
