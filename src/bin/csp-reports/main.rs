@@ -1,5 +1,6 @@
-//! `csp-reports`: a standalone collector of Content-Security-Policy reports, and the jobs
-//! that run from cron: schema migration, summaries and retention.
+//! `csp-reports`: a standalone collector of Content-Security-Policy reports, the consumer
+//! that writes a NATS JetStream stream of them into the store, and the jobs that run from
+//! cron: schema migration, summaries and retention.
 
 mod clean;
 mod consume;
