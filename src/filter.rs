@@ -8,7 +8,9 @@
 //! styles, in-app browsers inject bridges, adware injects hosts. [`DefaultFilter`], which the
 //! layer uses unless told otherwise, drops those and keeps everything else, including the
 //! legitimate `inline`, `eval`, `data:` and `blob:` reports. It is made of three parts you can
-//! recombine: [`browser_extensions`], [`noise_schemes`] and [`noise_hosts`].
+//! recombine: [`browser_extensions`], [`noise_schemes`] and [`noise_hosts`]. Two more are
+//! about your own sites: [`AllowHosts`] keeps only the reports of your pages, and
+//! [`DropPrefixes`] drops reports about URLs you already know of.
 //!
 //! An extension's code is never the site's, so a report whose source file or sample comes
 //! from an extension is dropped whatever it blocked. The browser's own code is different: it
@@ -43,6 +45,10 @@ use bytestring::ByteString;
 
 use crate::report::{ContentType, Report, find_scheme_separator};
 
+mod sites;
+
+pub use sites::{AllowHosts, DropPrefixes};
+
 /// What is known of the request that carried a report.
 ///
 /// It borrows from the request: the header values are escaped and capped like a report's
@@ -52,7 +58,8 @@ use crate::report::{ContentType, Report, find_scheme_separator};
 pub struct RequestFacts<'a> {
     /// The `User-Agent` header.
     pub user_agent: Option<Cow<'a, str>>,
-    /// The client's address, when the server made it known.
+    /// The client's address, when the server made it known, as the layer's
+    /// [`Privacy`](crate::Privacy) keeps it (truncated by default).
     pub client_ip: Option<IpAddr>,
     /// The `Origin` header.
     pub origin: Option<Cow<'a, str>>,

@@ -1,13 +1,23 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod alert;
 pub mod client_ip;
 pub mod cors;
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub mod dashboard;
 pub mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod filter;
 mod layer;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+#[allow(unreachable_pub, dead_code)]
+mod metrics;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
@@ -17,6 +27,7 @@ pub mod policy;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
+pub mod privacy;
 pub mod rate_limit;
 pub mod report;
 pub mod sample;
@@ -37,6 +48,7 @@ pub use layer::{
     CspReport, CspReportHandle, CspReportLayer, CspReportLayerBuilder, ResponseBody,
     ResponseFuture, Stats,
 };
+pub use privacy::Privacy;
 pub use rate_limit::RateLimit;
 pub use report::{ContentType, Fingerprint, Report, ReportId, WireFormat};
 pub use sample::Sampling;

@@ -308,7 +308,12 @@ impl Served {
             options,
         ]
         .concat();
-        let mut child = command_in(dir, &args)
+        Self::spawn(command_in(dir, &args))
+    }
+
+    /// A `serve` command made by the caller (with its `--listen 127.0.0.1:0`).
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -412,6 +417,7 @@ async fn serve_store_summarize_mail_and_clean() {
     }
 
     let served = Served::start(&[
+        "--public-metrics",
         "--database-url",
         &url,
         "--smtp-url",
@@ -780,7 +786,7 @@ async fn database_over_tls_with_its_certificate_verified() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_into_sqlite_then_summarize_and_clean() {
     let dir = scratch();
-    let served = Served::start_in(&dir, &[]);
+    let served = Served::start_in(&dir, &["--public-metrics"]);
     assert!(
         served
             .log
@@ -933,4 +939,147 @@ async fn serve_into_sqlite_then_summarize_and_clean() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&none);
+}
+
+/// Every stored report of a SQLite file: each URL field, the raw text, the client's address.
+fn stored_rows(db: &std::path::Path) -> Vec<[Option<String>; 8]> {
+    let connection = tower_csp_reports::sqlite::rusqlite::Connection::open(db).unwrap();
+    let mut statement = connection
+        .prepare(
+            "SELECT url, document_uri, referrer, blocked_uri, source_file, raw_json, raw_text, \
+             client_ip FROM csp_reports ORDER BY seq",
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| {
+            Ok(std::array::from_fn(|i| {
+                row.get::<_, Option<String>>(i).unwrap()
+            }))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn fingerprints(db: &std::path::Path) -> Vec<i64> {
+    let connection = tower_csp_reports::sqlite::rusqlite::Connection::open(db).unwrap();
+    let mut statement = connection
+        .prepare("SELECT fingerprint FROM csp_reports ORDER BY seq")
+        .unwrap();
+    statement
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_reports_keep_no_query_and_a_truncated_address_unless_asked() {
+    // Each secret in a URL field, as Chromium and Firefox send them; then a body that is not
+    // JSON, cut short in its document URL.
+    let api = r#"[{"type":"csp-violation","age":1,"url":"https://s.example/reset?token=SECRET1#SECRET2","user_agent":"Mozilla/5.0","body":{"documentURL":"https://s.example/reset?token=SECRET1#SECRET2","referrer":"https://mail.example/inbox?u=SECRET3","blockedURL":"https://cdn.example/x.js?key=SECRET4","sourceFile":"https://s.example/app.js?v=SECRET5","effectiveDirective":"script-src-elem","disposition":"enforce","statusCode":200}}]"#;
+    let legacy_body = legacy(
+        "https://me:SECRET6@s.example/a?q=SECRET7",
+        "img-src",
+        "data:image/png;base64,SECRET8",
+    );
+    let broken =
+        r#"{"csp-report": {"document-uri": "https://s.example/p?session=SECRET9", "blocked"#;
+    let secrets: Vec<String> = (1..=9).map(|i| format!("SECRET{i}")).collect();
+    let bodies = [
+        ("application/reports+json", api.to_owned(), 204),
+        ("application/csp-report", legacy_body, 204),
+        ("application/csp-report", broken.to_owned(), 400),
+    ];
+    let send_all = |addr: SocketAddr| {
+        let bodies = bodies.clone();
+        async move {
+            for (content_type, body, status) in bodies {
+                let answer = send(addr, post("/csp-report", content_type, body)).await;
+                assert_eq!(answer.status.as_u16(), status, "{answer:?}");
+            }
+        }
+    };
+
+    // The defaults.
+    let dir = scratch();
+    let served = Served::start_in(&dir, &[]);
+    send_all(served.addr).await;
+    let log = served.stop().join("\n");
+    let rows = stored_rows(&dir.join("csp-reports.db"));
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in &rows {
+        for value in row.iter().flatten() {
+            assert!(!secrets.iter().any(|s| value.contains(s)), "{value}");
+        }
+        assert_eq!(row[7].as_deref(), Some("127.0.0.0"), "{row:?}");
+    }
+    for secret in &secrets {
+        assert!(!log.contains(secret), "the log holds {secret}: {log}");
+    }
+    let [url, document, referrer, blocked, source, raw, _, _] = &rows[0];
+    assert_eq!(url.as_deref(), Some("https://s.example/reset"));
+    assert_eq!(document.as_deref(), Some("https://s.example/reset"));
+    assert_eq!(referrer.as_deref(), Some("https://mail.example/inbox"));
+    assert_eq!(blocked.as_deref(), Some("https://cdn.example/x.js"));
+    assert_eq!(source.as_deref(), Some("https://s.example/app.js"));
+    // The raw JSON is still the item as sent, less what was removed.
+    let raw: serde_json::Value = serde_json::from_str(raw.as_deref().unwrap()).unwrap();
+    assert_eq!(raw["body"]["sourceFile"], "https://s.example/app.js");
+    assert_eq!(raw["body"]["statusCode"], 200);
+    assert_eq!(rows[1][1].as_deref(), Some("https://s.example/a"));
+    assert_eq!(rows[1][3].as_deref(), Some("data"));
+    assert_eq!(
+        rows[2][6].as_deref(),
+        Some(r#"{"csp-report": {"document-uri": "https://s.example/p", "blocked"#)
+    );
+
+    // Asked to keep the queries, and no address at all.
+    let kept = scratch();
+    let served = Served::start_in(&kept, &["--keep-query", "--client-ip", "off"]);
+    send_all(served.addr).await;
+    served.stop();
+    let rows = stored_rows(&kept.join("csp-reports.db"));
+    let everything: String = rows.iter().flatten().flatten().cloned().collect();
+    for secret in &secrets {
+        assert!(
+            everything.contains(secret),
+            "{secret} was removed: {rows:?}"
+        );
+    }
+    assert!(rows.iter().all(|row| row[7].is_none()), "{rows:?}");
+    // Grouping is the same whatever is kept.
+    assert_eq!(
+        fingerprints(&kept.join("csp-reports.db")),
+        fingerprints(&dir.join("csp-reports.db"))
+    );
+
+    // The whole address, from the environment.
+    let full = scratch();
+    let mut command = command_in(
+        &full,
+        &["--log-format", "json", "serve", "--listen", "127.0.0.1:0"],
+    );
+    command.env("CSP_REPORTS_CLIENT_IP", "full");
+    let served = Served::spawn(command);
+    send_all(served.addr).await;
+    served.stop();
+    let rows = stored_rows(&full.join("csp-reports.db"));
+    assert!(
+        rows.iter()
+            .all(|row| row[7].as_deref() == Some("127.0.0.1")),
+        "{rows:?}"
+    );
+
+    // A value that means nothing.
+    let bad = run(&["serve", "--listen", "127.0.0.1:0", "--client-ip", "half"]);
+    let stderr = text(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("half") && stderr.contains("off, truncated, full"),
+        "{stderr}"
+    );
+    for dir in [dir, kept, full] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

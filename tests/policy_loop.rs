@@ -1,6 +1,7 @@
-//! The policy builder's proof, with real browsers: a site under `default-src 'none'`
-//! (report-only) is visited with headless Chromium and Firefox, the builder proposes a
-//! policy from their reports, the site enforces it, and a second visit must load every
+//! The policy builder's proof, with real browsers and the shipped binary: a site under
+//! `default-src 'none'` (report-only) is visited with headless Chromium and Firefox, their
+//! reports go to `csp-reports serve` (storing into a SQLite file), `csp-reports policy`
+//! proposes a policy from that file, the site enforces it, and a second visit must load every
 //! resource and send no report at all.
 //!
 //! The site: pages on `127.0.0.1:P` that load scripts and styles from `127.0.0.1:A`, images,
@@ -15,9 +16,14 @@
 //! TrueType font under `/usr/share/fonts`. Without them these tests fail and say so, unless
 //! `CSP_REPORTS_SKIP_BROWSERS=1` is set. One browser runs at a time; each visit is bounded
 //! and the browser's whole process group is killed at the end.
+#![cfg(feature = "cli")]
 
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "support/http.rs"]
+mod http_client;
+#[path = "support/served.rs"]
+mod served;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -35,16 +41,21 @@ use axum::routing::get;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use jiff::Timestamp;
+use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tower_csp_reports::filter::KeepAll;
-use tower_csp_reports::policy::{Code, Observation, Policy, PolicyBuilder, Proposal};
-use tower_csp_reports::sink::MemorySink;
-use tower_csp_reports::{CspReportHandle, CspReportLayer, Dispatch, Report};
+use tower_csp_reports::Report;
+use tower_csp_reports::policy::Policy;
+use tower_csp_reports::sqlite::SqliteStore;
+use tower_csp_reports::store::{ReportQuery, ReportStore, TimeRange};
 
 use browser::{BROWSERS, Browser, Running, TempDir, browser_command, version};
+use served::Served;
+
+const BIN: &str = env!("CARGO_BIN_EXE_csp-reports");
 
 /// How long one browser may take to go through every page of a tour.
 const TOUR_TIMEOUT: Duration = Duration::from_secs(90);
@@ -398,7 +409,8 @@ fn system_font() -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// The site, its collector and the three other origins, all on loopback.
+/// The site, the collector (`csp-reports serve` into a SQLite file) and the three other
+/// origins, all on loopback.
 struct World {
     site: String,
     a: String,
@@ -407,8 +419,10 @@ struct World {
     c_ws: String,
     headers: PageHeaders,
     tour: Arc<Tour>,
-    memory: MemorySink,
-    handle: CspReportHandle,
+    collector: Served,
+    database: String,
+    store: SqliteStore,
+    _dir: TempDir,
     servers: Vec<JoinHandle<()>>,
 }
 
@@ -424,17 +438,14 @@ impl World {
         let c = format!("http://localhost:{c_port}");
         let c_ws = format!("ws://localhost:{c_port}");
 
-        // For now the collector is the layer in process, in front of the site; it will be
-        // `csp-reports serve` with a store, and the builder `csp-reports policy`.
-        let memory = MemorySink::new();
-        let layer = CspReportLayer::builder()
-            .path("/csp-report")
-            .filter(KeepAll)
-            .dispatch(Dispatch::Inline)
-            .sink(memory.clone())
+        let dir = TempDir::new("policy-loop-store");
+        let file = dir.0.join("reports.db");
+        let database = format!("sqlite://{}", file.display());
+        let collector = Served::start(&["--database-url", &database, "--public-metrics"]);
+        let store = SqliteStore::builder(&file)
             .build()
-            .expect("a valid layer");
-        let handle = layer.handle();
+            .expect("the collector's file");
+
         let headers = PageHeaders::default();
         let tour = Arc::new(Tour {
             pages: pages.to_vec(),
@@ -471,8 +482,7 @@ impl World {
                 "/favicon.ico",
                 get(|| async { typed("image/svg+xml", SVG) }),
             )
-            .with_state(state)
-            .layer(layer);
+            .with_state(state);
         let font = Arc::new(system_font());
         let servers = vec![
             serve(site_listener, site_app),
@@ -488,14 +498,16 @@ impl World {
             c_ws,
             headers,
             tour,
-            memory,
-            handle,
+            collector,
+            database,
+            store,
+            _dir: dir,
             servers,
         }
     }
 
     fn report_uri(&self) -> String {
-        format!("{}/csp-report", self.site)
+        format!("http://{}/csp-report", self.collector.addr)
     }
 
     /// Serves `enforced` as `Content-Security-Policy` (when given) and `report_only` as
@@ -512,7 +524,8 @@ impl World {
         self.headers.set(headers);
     }
 
-    /// Has `browser` go through every page; returns what each page said, in order.
+    /// Has `browser` go through every page; returns what each page said, in order, once
+    /// every report the collector accepted is in its store.
     async fn tour(
         &self,
         browser: Browser,
@@ -520,6 +533,7 @@ impl World {
         certutil: Option<&Path>,
     ) -> Vec<(String, String)> {
         self.tour.clear();
+        let started = Timestamp::now();
         let profile = TempDir::new(&format!("policy-{browser:?}").to_lowercase());
         let first = format!("{}/page/{}", self.site, self.tour.pages[0]);
         let command = browser_command(browser, binary, certutil, &profile.0, None, &first);
@@ -527,14 +541,89 @@ impl World {
         let ended = tokio::time::timeout(TOUR_TIMEOUT, self.tour.ended.notified()).await;
         tokio::time::sleep(AFTER).await;
         drop(running);
+        self.settle().await;
         let results = self.tour.results();
         assert!(
             ended.is_ok(),
             "{browser:?} did not get through the pages in {TOUR_TIMEOUT:?} (a check script \
              that did not run?); the pages said {results:?}\n{}",
-            describe(&self.memory.reports())
+            self.describe(started).await
         );
         results
+    }
+
+    /// The collector's counters, from its `/metrics`.
+    async fn counter(&self, line_start: &str) -> u64 {
+        let metrics =
+            http_client::send(self.collector.addr, http_client::request("GET", "/metrics"))
+                .await
+                .body;
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(line_start))
+            .and_then(|rest| rest.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line_start} in the metrics:\n{metrics}"))
+    }
+
+    /// Waits until the store has every report the collector accepted.
+    async fn settle(&self) {
+        for _ in 0..600 {
+            let accepted = self.counter("csp_reports_accepted_total ").await;
+            let stored = self
+                .counter("csp_reports_sink_delivered_total{sink=\"sqlite\"} ")
+                .await;
+            if stored >= accepted {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the collector did not store the reports it accepted");
+    }
+
+    /// The reports stored since `since`, oldest first.
+    async fn reports_since(&self, since: Timestamp) -> Vec<Report> {
+        let range = TimeRange::new(since, Timestamp::MAX);
+        let mut reports = self
+            .store
+            .reports(&ReportQuery::new().range(range).limit(10_000))
+            .await
+            .expect("read the collector's store")
+            .reports;
+        reports.reverse();
+        reports
+    }
+
+    /// The reports stored since `since`, one line each, for failure messages and the log.
+    async fn describe(&self, since: Timestamp) -> String {
+        describe(&self.reports_since(since).await)
+    }
+
+    /// `csp-reports policy` on the collector's store for the reports since `since`, with
+    /// `options`: its output, the JSON proposal or the text.
+    fn policy(&self, since: Timestamp, to: Timestamp, options: &[&str]) -> String {
+        let (since, to) = (since.to_string(), to.to_string());
+        let output = std::process::Command::new(BIN)
+            .args(["policy", "--database-url", &self.database])
+            .args(["--since", &since, "--to", &to])
+            .args(options)
+            .env_remove("CSP_REPORTS_BASE_POLICY")
+            .env_remove("CSP_REPORTS_DOCUMENT_PREFIX")
+            .output()
+            .expect("run csp-reports policy");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "csp-reports policy {options:?} failed: {}\n{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    /// The JSON proposal of `csp-reports policy --format json` with `options`.
+    fn proposal(&self, since: Timestamp, to: Timestamp, options: &[&str]) -> Value {
+        let options = [&["--format", "json"][..], options].concat();
+        let text = self.policy(since, to, &options);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }
 }
 
@@ -567,14 +656,12 @@ fn describe(reports: &[Report]) -> String {
     out
 }
 
-/// The builder, fed with what the collector received.
-fn propose(builder: PolicyBuilder, reports: &[Report]) -> Proposal {
-    let observations = Observation::gather(reports);
-    builder
-        .build()
-        .expect("valid settings")
-        .propose(&observations)
-        .unwrap_or_else(|e| panic!("no proposal: {e}\n{}", describe(reports)))
+/// The header of a JSON proposal.
+fn header(proposal: &Value) -> String {
+    proposal["header"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no header in {proposal:#}"))
+        .to_owned()
 }
 
 /// The programs of both browsers, or `None` when they are missing and the tests may skip.
@@ -616,14 +703,25 @@ async fn the_proposed_policy_loads_everything_and_reports_nothing() {
         .collect();
 
     // 1. Report-only, nothing allowed: every resource loads and is reported.
+    let first = Timestamp::now();
     let start = format!("default-src 'none'; report-uri {}", world.report_uri());
     world.serve_policies(None, &start);
     for (browser, binary, certutil) in &browsers {
         let results = world.tour(*browser, binary, certutil.as_deref()).await;
         assert_eq!(results, ok, "{} under report-only", version(binary));
     }
-    let reports = world.memory.reports();
-    assert_eq!(world.handle.stats().invalid, 0, "{}", describe(&reports));
+    let reports = world.reports_since(first).await;
+    assert!(
+        reports.iter().all(Report::is_valid),
+        "{}",
+        describe(&reports)
+    );
+    assert_eq!(
+        world.counter("csp_reports_filtered_total ").await,
+        0,
+        "the collector's filter dropped some of them\n{}",
+        describe(&reports)
+    );
     for (browser, _, _) in &browsers {
         let product = match browser {
             Browser::Chromium => "Chrome/",
@@ -639,9 +737,12 @@ async fn the_proposed_policy_loads_everything_and_reports_nothing() {
         );
     }
 
-    // 2. The builder proposes, from the reports alone.
-    let proposal = propose(PolicyBuilder::new(), &reports);
-    println!("{}\n{proposal}", describe(&reports));
+    // 2. `csp-reports policy` proposes, from the stored reports alone.
+    let first_end = Timestamp::now();
+    let proposal = world.proposal(first, first_end, &[]);
+    let text = world.policy(first, first_end, &["--format", "text"]);
+    println!("{}\n{text}", describe(&reports));
+    let proposed = header(&proposal);
     let expected: BTreeMap<String, BTreeSet<String>> = [
         ("default-src", set(&["'none'"])),
         ("script-src", set(&["'self'", &world.a])),
@@ -655,36 +756,30 @@ async fn the_proposed_policy_loads_everything_and_reports_nothing() {
     .into_iter()
     .map(|(name, values)| (name.to_owned(), values))
     .collect();
-    assert_eq!(directives(&proposal.header), expected, "{proposal}");
-    assert!(proposal.needs_nonce.is_empty(), "{proposal}");
-    assert_eq!(proposal.current.header, start, "{proposal}");
-    for change in &proposal.changes {
-        for added in &change.added {
+    assert_eq!(directives(&proposed), expected, "{text}");
+    assert_eq!(proposal["needs_nonce"], serde_json::json!([]), "{text}");
+    assert_eq!(proposal["current"]["header"], start, "{text}");
+    for change in proposal["changes"].as_array().expect("changes") {
+        for added in change["added"].as_array().expect("added sources") {
             assert!(
-                added.reports >= 2,
-                "both browsers load {}: {proposal}",
-                added.source
+                added["reports"].as_u64() >= Some(2),
+                "both browsers load {}: {text}",
+                added["source"]
             );
         }
     }
-    let json: serde_json::Value = serde_json::from_str(&proposal.to_json()).expect("JSON");
-    assert_eq!(json["header"], proposal.header);
+    assert!(text.contains(&proposed), "{text}");
 
     // 3. The proposal enforced, and report-only again to catch what it would still block.
-    world.memory.clear();
-    world.serve_policies(Some(&proposal.header), &proposal.header);
+    let second = Timestamp::now();
+    world.serve_policies(Some(&proposed), &proposed);
     for (browser, binary, certutil) in &browsers {
         let results = world.tour(*browser, binary, certutil.as_deref()).await;
-        assert_eq!(results, ok, "{} under {}", version(binary), proposal.header);
+        assert_eq!(results, ok, "{} under {proposed}", version(binary));
     }
     // 4. Zero reports.
-    let after = world.memory.reports();
-    assert!(
-        after.is_empty(),
-        "{}\nunder {}",
-        describe(&after),
-        proposal.header
-    );
+    let after = world.reports_since(second).await;
+    assert!(after.is_empty(), "{}\nunder {proposed}", describe(&after));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -701,6 +796,7 @@ async fn inline_code_needs_a_nonce_unless_unsafe_inline_is_asked_for() {
     };
 
     // Report-only: the inline script and the eval run, and are reported.
+    let first = Timestamp::now();
     world.serve_policies(
         None,
         &format!("default-src 'none'; report-uri {}", world.report_uri()),
@@ -709,52 +805,52 @@ async fn inline_code_needs_a_nonce_unless_unsafe_inline_is_asked_for() {
         let results = world.tour(*browser, binary, certutil.as_deref()).await;
         assert_eq!(said(results), "eval=ok inline=ok", "{}", version(binary));
     }
-    let reports = world.memory.reports();
+    let first_end = Timestamp::now();
 
     // By default: listed as needing a nonce or a hash, with the page; the policy is not
     // weakened.
-    let strict = propose(PolicyBuilder::new(), &reports);
-    println!("{}\n{strict}", describe(&reports));
-    assert!(!strict.header.contains("unsafe"), "{strict}");
+    let strict = world.proposal(first, first_end, &[]);
+    let text = world.policy(first, first_end, &[]);
+    println!("{}\n{text}", world.describe(first).await);
+    let strict_header = header(&strict);
+    assert!(!strict_header.contains("unsafe"), "{text}");
     assert_eq!(
-        directives(&strict.header)["script-src"],
+        directives(&strict_header)["script-src"],
         set(&["'self'"]),
-        "{strict}"
+        "{text}"
     );
-    let listed: BTreeSet<(String, Code)> = strict
-        .needs_nonce
+    let needs = strict["needs_nonce"].as_array().expect("needs_nonce");
+    let listed: BTreeSet<(&str, &str)> = needs
         .iter()
-        .map(|n| (n.directive.clone(), n.code))
+        .map(|n| {
+            (
+                n["directive"].as_str().unwrap_or_default(),
+                n["code"].as_str().unwrap_or_default(),
+            )
+        })
         .collect();
     assert_eq!(
         listed,
-        BTreeSet::from([
-            ("script-src".to_owned(), Code::Eval),
-            ("script-src-elem".to_owned(), Code::Inline)
-        ]),
-        "{strict}"
+        BTreeSet::from([("script-src", "eval"), ("script-src-elem", "inline")]),
+        "{text}"
     );
-    for item in &strict.needs_nonce {
-        assert!(!item.allowed_unsafely, "{strict}");
-        assert_eq!(item.pages, std::slice::from_ref(&page), "{strict}");
+    for item in needs {
+        assert_eq!(item["allowed_unsafely"], false, "{text}");
+        assert_eq!(item["pages"], serde_json::json!([page]), "{text}");
     }
-    let inline = strict
-        .needs_nonce
+    let inline = needs
         .iter()
-        .find(|n| n.code == Code::Inline)
+        .find(|n| n["code"] == "inline")
         .expect("listed");
     assert!(
-        inline.line.is_some(),
-        "the inline script's line is reported: {strict}"
+        inline["line"].as_u64().is_some(),
+        "the inline script's line is reported: {text}"
     );
-    assert!(
-        strict.to_string().contains("Needs a nonce or a hash"),
-        "{strict}"
-    );
+    assert!(text.contains("Needs a nonce or a hash"), "{text}");
 
     // Enforced, that proposal blocks both, and the browsers say so.
-    world.memory.clear();
-    world.serve_policies(Some(&strict.header), &strict.header);
+    let second = Timestamp::now();
+    world.serve_policies(Some(&strict_header), &strict_header);
     for (browser, binary, certutil) in &browsers {
         let results = world.tour(*browser, binary, certutil.as_deref()).await;
         assert_eq!(
@@ -765,26 +861,20 @@ async fn inline_code_needs_a_nonce_unless_unsafe_inline_is_asked_for() {
         );
     }
     let blocked: BTreeSet<String> = world
-        .memory
-        .reports()
+        .reports_since(second)
+        .await
         .iter()
         .filter_map(|r| r.blocked_uri.as_deref().map(str::to_owned))
         .collect();
     assert_eq!(blocked, set(&["eval", "inline"]));
 
-    // With 'unsafe-inline' asked for: the inline script runs, eval is still blocked.
-    let inline_only = propose(PolicyBuilder::new().allow_unsafe_inline(true), &reports);
+    // With --allow-unsafe-inline: the inline script runs, eval is still blocked.
+    let inline_only = header(&world.proposal(first, first_end, &["--allow-unsafe-inline"]));
     println!("{inline_only}");
-    assert!(
-        inline_only.header.contains("'unsafe-inline'"),
-        "{inline_only}"
-    );
-    assert!(
-        !inline_only.header.contains("'unsafe-eval'"),
-        "{inline_only}"
-    );
-    world.memory.clear();
-    world.serve_policies(Some(&inline_only.header), &inline_only.header);
+    assert!(inline_only.contains("'unsafe-inline'"), "{inline_only}");
+    assert!(!inline_only.contains("'unsafe-eval'"), "{inline_only}");
+    let third = Timestamp::now();
+    world.serve_policies(Some(&inline_only), &inline_only);
     for (browser, binary, certutil) in &browsers {
         let results = world.tour(*browser, binary, certutil.as_deref()).await;
         assert_eq!(
@@ -794,7 +884,7 @@ async fn inline_code_needs_a_nonce_unless_unsafe_inline_is_asked_for() {
             version(binary)
         );
     }
-    let reports_now = world.memory.reports();
+    let reports_now = world.reports_since(third).await;
     assert!(
         reports_now
             .iter()
@@ -804,29 +894,22 @@ async fn inline_code_needs_a_nonce_unless_unsafe_inline_is_asked_for() {
     );
 
     // With both asked for: the page runs whole, and nothing is reported.
-    let both = propose(
-        PolicyBuilder::new()
-            .allow_unsafe_inline(true)
-            .allow_unsafe_eval(true),
-        &reports,
-    );
-    world.memory.clear();
-    world.serve_policies(Some(&both.header), &both.header);
+    let both = header(&world.proposal(
+        first,
+        first_end,
+        &["--allow-unsafe-inline", "--allow-unsafe-eval"],
+    ));
+    let fourth = Timestamp::now();
+    world.serve_policies(Some(&both), &both);
     for (browser, binary, certutil) in &browsers {
         let results = world.tour(*browser, binary, certutil.as_deref()).await;
         assert_eq!(
             said(results),
             "eval=ok inline=ok",
-            "{} under {}",
-            version(binary),
-            both.header
+            "{} under {both}",
+            version(binary)
         );
     }
-    let after = world.memory.reports();
-    assert!(
-        after.is_empty(),
-        "{}\nunder {}",
-        describe(&after),
-        both.header
-    );
+    let after = world.reports_since(fourth).await;
+    assert!(after.is_empty(), "{}\nunder {both}", describe(&after));
 }

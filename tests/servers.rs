@@ -478,12 +478,13 @@ async fn rate_limit_per_client_behind_a_trusted_proxy_and_sampling() {
     // Six reports of one violation: the first two, then one in three (indexes 2 and 5).
     assert_eq!((stats.received, stats.sampled, stats.accepted), (6, 2, 4));
     assert_eq!(memory.total(), 4);
+    // The limit counted each full address; the reports keep only their network.
     let ips: Vec<String> = memory
         .reports()
         .iter()
         .map(|r| r.client_ip.unwrap().to_string())
         .collect();
-    assert!(ips.contains(&"198.51.100.1".to_owned()) && ips.contains(&"198.51.100.2".to_owned()));
+    assert_eq!(ips, ["198.51.100.0"; 4]);
 }
 
 #[tokio::test]
@@ -550,4 +551,79 @@ async fn a_filter_sees_the_request_as_sent() {
     let stored = memory.reports();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].user_agent.as_deref(), Some("Mozilla/5.0 (X11)"));
+}
+
+#[tokio::test]
+async fn the_filter_and_the_sinks_see_no_query_and_no_full_address_unless_asked() {
+    use std::net::IpAddr;
+    use std::sync::{Arc, Mutex};
+    use tower_csp_reports::Privacy;
+    use tower_csp_reports::filter::{RequestFacts, filter_fn};
+    use tower_csp_reports::privacy::ClientIpPrivacy;
+
+    type Seen = (Option<String>, Option<IpAddr>);
+    let body = || {
+        legacy(
+            "https://s.example/reset?token=SECRET#part",
+            "img-src",
+            "https://cdn.example/a.png?uid=SECRET",
+        )
+    };
+    let cases = [
+        (
+            Privacy::default(),
+            Some("https://s.example/reset"),
+            Some("198.51.100.0"),
+        ),
+        (
+            Privacy::default().client_ip(ClientIpPrivacy::Off),
+            Some("https://s.example/reset"),
+            None,
+        ),
+        (
+            Privacy::off(),
+            Some("https://s.example/reset?token=SECRET#part"),
+            Some("198.51.100.23"),
+        ),
+    ];
+    for (privacy, document, ip) in cases {
+        let ip: Option<IpAddr> = ip.map(|ip| ip.parse().unwrap());
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let record = Arc::clone(&seen);
+        let memory = MemorySink::new();
+        let layer = layer(&memory)
+            // As a proxy would tell it.
+            .client_ip(|_| Some(IpAddr::from([198, 51, 100, 23])))
+            .privacy(privacy)
+            .filter(filter_fn(move |report: &_, facts: &RequestFacts<'_>| {
+                let report: &tower_csp_reports::Report = report;
+                record.lock().unwrap().push((
+                    report.document_uri.as_deref().map(str::to_owned),
+                    facts.client_ip,
+                ));
+                true
+            }))
+            .build()
+            .unwrap();
+        let handle = layer.handle();
+        let addr = hyper_server(layer).await;
+        let answer = send(addr, post("/csp-report", "application/csp-report", body())).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT, "{privacy:?}");
+        handle.flush().await;
+
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(document.map(str::to_owned), ip)],
+            "{privacy:?}"
+        );
+        let stored = memory.reports();
+        let [report] = &stored[..] else {
+            panic!("{stored:?}")
+        };
+        assert_eq!(report.document_uri.as_deref(), document, "{privacy:?}");
+        assert_eq!(report.client_ip, ip, "{privacy:?}");
+        let secret_kept = report.raw.contains("SECRET");
+        assert_eq!(secret_kept, privacy == Privacy::off(), "{}", report.raw);
+        handle.shutdown().await;
+    }
 }

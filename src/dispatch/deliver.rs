@@ -7,13 +7,14 @@ use std::time::Duration;
 use super::backoff::Backoff;
 use super::hook::{ErrorHook, SinkFailure, tell};
 use super::slot::Slot;
+use crate::metrics::Started;
 use crate::sink::{ReportBatch, ReportSink, SinkError};
 
 /// Calls the sink until it accepts the batch, fails for good, or retries run out; counts the
 /// outcome and tells the hook of every failure. Returns whether the sink accepted it.
 pub(crate) async fn deliver(slot: &Arc<Slot>, hook: &ErrorHook, batch: ReportBatch) -> bool {
     let options = slot.options();
-    let n = batch.len();
+    let n = batch.pending();
     let mut backoff = Backoff::new(options.backoff, options.max_backoff);
     let mut attempt: u32 = 1;
     loop {
@@ -40,7 +41,10 @@ pub(crate) async fn shut_down(slot: &Slot, hook: &ErrorHook) {
 }
 
 async fn call(slot: &Arc<Slot>, batch: &ReportBatch) -> Result<(), SinkError> {
-    call_sink(slot.sink(), batch, slot.options().timeout).await
+    let started = Started::now();
+    let result = call_sink(slot.sink(), batch, slot.options().timeout).await;
+    slot.counters().called(started);
+    result
 }
 
 /// One call to a sink, in its own task so that a panic is caught and a hang can be

@@ -15,6 +15,7 @@ use super::stats::SinkStats;
 use super::worker::{self, WorkerMessage};
 use super::{Dispatch, SinkOptions};
 use crate::Report;
+use crate::alert::Alert;
 use crate::sink::{ReportBatch, ReportSink};
 
 /// What became of a request's reports.
@@ -77,10 +78,14 @@ impl Dispatcher {
         let chunk = Arc::new(reports);
         let n = chunk.len();
         if self.closed.load(Ordering::Acquire) {
-            if self.slots.iter().any(|slot| slot.options().required) {
+            if self
+                .slots
+                .iter()
+                .any(|slot| slot.options().requires_reports())
+            {
                 return Admission::Refused;
             }
-            for slot in &self.slots {
+            for slot in self.report_slots() {
                 slot.drop_reports(n);
             }
             return Admission::Queued;
@@ -96,7 +101,10 @@ impl Dispatcher {
             return Admission::Refused;
         }
         for (slot, worker) in self.slots.iter().zip(workers) {
-            let reserved = slot.options().required || slot.try_reserve(n);
+            if slot.takes_alerts() {
+                continue;
+            }
+            let reserved = slot.options().requires_reports() || slot.try_reserve(n);
             if !reserved {
                 slot.drop_reports(n);
             } else if worker
@@ -113,7 +121,11 @@ impl Dispatcher {
 
     /// Takes room for `n` reports in every required sink's queue, or none at all.
     async fn reserve_required(&self, n: usize, wait: Duration) -> bool {
-        let required = || self.slots.iter().filter(|slot| slot.options().required);
+        let required = || {
+            self.slots
+                .iter()
+                .filter(|slot| slot.options().requires_reports())
+        };
         let mut short: Vec<&Arc<Slot>> = required().filter(|slot| !slot.try_reserve(n)).collect();
         if short.is_empty() {
             return true;
@@ -137,13 +149,12 @@ impl Dispatcher {
         let mut batch = ReportBatch::new();
         batch.push_chunk(chunk);
         let tasks: Vec<_> = self
-            .slots
-            .iter()
+            .report_slots()
             .map(|slot| {
                 let slot = Arc::clone(slot);
                 let hook = Arc::clone(&self.hook);
                 let batch = batch.clone();
-                let required = slot.options().required;
+                let required = slot.options().requires_reports();
                 let task = tokio::spawn(async move { deliver(&slot, &hook, batch).await });
                 (required, task)
             })
@@ -156,6 +167,56 @@ impl Dispatcher {
             stored &= delivered || !required;
         }
         stored
+    }
+
+    /// Hands alerts to every sink fed alerts ([`Feed::Alerts`](super::Feed::Alerts)): queued
+    /// when there is room (dropped and counted otherwise), or delivered before returning
+    /// when the layer delivers inline.
+    pub(crate) async fn announce(&self, alerts: Vec<Alert>) {
+        if alerts.is_empty() {
+            return;
+        }
+        let chunk = Arc::new(alerts);
+        let n = chunk.len();
+        let alert_slots = || self.slots.iter().filter(|slot| slot.takes_alerts());
+        let workers = match self.mode {
+            Dispatch::Inline => None,
+            Dispatch::Background => self.workers(),
+        };
+        let closed = self.closed.load(Ordering::Acquire);
+        let Some(workers) = workers.filter(|_| !closed) else {
+            for slot in alert_slots() {
+                if closed {
+                    slot.drop_reports(n);
+                } else {
+                    deliver(
+                        slot,
+                        &self.hook,
+                        ReportBatch::from_alert_chunk(Arc::clone(&chunk)),
+                    )
+                    .await;
+                }
+            }
+            return;
+        };
+        for (slot, worker) in self.slots.iter().zip(workers) {
+            if !slot.takes_alerts() {
+                continue;
+            }
+            if !slot.try_reserve(n) {
+                slot.drop_reports(n);
+            } else if worker
+                .send(WorkerMessage::Alerts(Arc::clone(&chunk)))
+                .is_err()
+            {
+                slot.release(n);
+                slot.drop_reports(n);
+            }
+        }
+    }
+
+    fn report_slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.slots.iter().filter(|slot| !slot.takes_alerts())
     }
 
     /// The workers, started on first use (inside the runtime that serves the requests).

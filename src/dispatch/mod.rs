@@ -50,7 +50,7 @@ mod stats;
 mod worker;
 
 pub use hook::SinkFailure;
-pub use options::{Dispatch, SinkOptions};
+pub use options::{Dispatch, Feed, SinkOptions};
 pub use stats::SinkStats;
 
 #[cfg(feature = "nats")]

@@ -57,6 +57,22 @@ pub struct SinkOptions {
     pub(crate) backoff: Duration,
     pub(crate) max_backoff: Duration,
     pub(crate) required: bool,
+    pub(crate) feed: Feed,
+}
+
+/// What a sink is fed: the reports of requests, or the alerts a store decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Feed {
+    /// The reports of requests (the default).
+    #[default]
+    Reports,
+    /// [`Alert`](crate::alert::Alert)s: new and regressed violations and digests, as an
+    /// [`AlertFeed`](crate::alert::AlertFeed) (or
+    /// [`CspReportHandle::announce`](crate::CspReportHandle::announce)) hands them over,
+    /// with the same queue, timeout, retries and counters as reports. Such a sink is never
+    /// required: the answer to a browser does not wait for alerts.
+    Alerts,
 }
 
 impl Default for SinkOptions {
@@ -73,6 +89,7 @@ impl Default for SinkOptions {
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
             required: false,
+            feed: Feed::Reports,
         }
     }
 }
@@ -92,6 +109,7 @@ impl SinkOptions {
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             required: true,
+            feed: Feed::Reports,
         }
     }
 
@@ -166,6 +184,24 @@ impl SinkOptions {
     /// Whether the sink is required.
     pub fn is_required(&self) -> bool {
         self.required
+    }
+
+    /// What the sink is fed (default [`Feed::Reports`]). An alert sink
+    /// ([`Feed::Alerts`]) is never required, whatever [`required`](Self::required) says.
+    #[must_use]
+    pub fn feed(mut self, feed: Feed) -> Self {
+        self.feed = feed;
+        self
+    }
+
+    /// What the sink is fed.
+    pub fn fed(&self) -> Feed {
+        self.feed
+    }
+
+    /// Whether the sink is required for the reports of a request.
+    pub(crate) fn requires_reports(&self) -> bool {
+        self.required && self.feed == Feed::Reports
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {

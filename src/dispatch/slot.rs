@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::SinkOptions;
 use super::stats::{SinkCounters, SinkStats};
+use super::{Feed, SinkOptions};
+use crate::metrics::{self as m, Level};
 use crate::sink::ReportSink;
 
 pub(crate) struct Slot {
@@ -16,7 +16,7 @@ pub(crate) struct Slot {
     options: SinkOptions,
     /// Reports admitted and not yet handed to the sink: in the channel or in the batch the
     /// worker is gathering.
-    queued: AtomicUsize,
+    queued: Level,
     /// Woken whenever reports leave the queue, for requests waiting for room.
     room: Notify,
     counters: SinkCounters,
@@ -27,19 +27,23 @@ impl fmt::Debug for Slot {
         f.debug_struct("Slot")
             .field("sink", &self.sink.name())
             .field("options", &self.options)
-            .field("queued", &self.queued)
+            .field("queued", &self.queued.get())
             .finish_non_exhaustive()
     }
 }
 
 impl Slot {
     pub(crate) fn new(sink: Arc<dyn ReportSink>, options: SinkOptions) -> Self {
+        let name = sink.name();
         Self {
+            queued: Level::new(
+                (m::SINK_QUEUED, "Reports waiting in each sink's queue."),
+                name,
+            ),
+            counters: SinkCounters::new(name),
             sink,
             options,
-            queued: AtomicUsize::new(0),
             room: Notify::new(),
-            counters: SinkCounters::default(),
         }
     }
 
@@ -55,6 +59,11 @@ impl Slot {
         &self.options
     }
 
+    /// Whether the sink is fed alerts rather than reports.
+    pub(crate) fn takes_alerts(&self) -> bool {
+        self.options.feed == Feed::Alerts
+    }
+
     pub(crate) fn counters(&self) -> &SinkCounters {
         &self.counters
     }
@@ -62,11 +71,11 @@ impl Slot {
     /// Takes room for `n` reports in the queue, if there is some. An empty queue takes any
     /// request's reports, so one larger than the capacity is not refused for ever.
     pub(crate) fn try_reserve(&self, n: usize) -> bool {
-        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        let before = self.queued.add(n);
         if before == 0 || before + n <= self.options.queue_capacity {
             return true;
         }
-        self.queued.fetch_sub(n, Ordering::AcqRel);
+        self.queued.sub(n);
         false
     }
 
@@ -88,7 +97,7 @@ impl Slot {
 
     /// Gives back room: reports taken into a delivery, or a reservation not used.
     pub(crate) fn release(&self, n: usize) {
-        self.queued.fetch_sub(n, Ordering::AcqRel);
+        self.queued.sub(n);
         self.room.notify_waiters();
     }
 
@@ -101,8 +110,8 @@ impl Slot {
     pub(crate) fn stats(&self) -> SinkStats {
         self.counters.snapshot(
             self.sink.name(),
-            self.options.required,
-            self.queued.load(Ordering::Relaxed),
+            self.options.requires_reports(),
+            self.queued.get(),
         )
     }
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::metrics::{self as m, Count, Latency, Started};
+
 /// A snapshot of one sink's counters.
 ///
 /// For each sink, every report the layer accepted is delivered, dropped, failed or still
@@ -31,13 +33,15 @@ pub struct SinkStats {
     pub queued: usize,
 }
 
-/// The counters of one sink, written by the dispatcher and its worker.
-#[derive(Debug, Default)]
+/// The counters of one sink, written by the dispatcher and its worker, and told to the
+/// `metrics` facade with the feature of that name.
+#[derive(Debug)]
 pub(crate) struct SinkCounters {
-    delivered: AtomicU64,
-    dropped: AtomicU64,
-    failed: AtomicU64,
-    errors: AtomicU64,
+    delivered: Count,
+    dropped: Count,
+    failed: Count,
+    errors: Count,
+    delivery_duration: Latency,
     /// Dropped since the last warning, and since the sink last heard of drops.
     unwarned: AtomicU64,
     untold: AtomicU64,
@@ -45,22 +49,51 @@ pub(crate) struct SinkCounters {
 }
 
 impl SinkCounters {
+    /// The counters of the sink named `sink`, registered with the recorder installed now.
+    pub(crate) fn new(sink: &str) -> Self {
+        let count = |name, help| Count::new((name, help), Some(sink));
+        Self {
+            delivered: count(m::SINK_DELIVERED, "Reports each sink accepted."),
+            dropped: count(
+                m::SINK_DROPPED,
+                "Reports dropped because a sink's queue was full.",
+            ),
+            failed: count(m::SINK_FAILED, "Reports a sink failed for good."),
+            errors: count(m::SINK_ERRORS, "Failed calls to each sink."),
+            delivery_duration: Latency::new(
+                (
+                    m::SINK_DELIVERY_DURATION,
+                    "Seconds one call to a sink took (one batch), failed or not.",
+                ),
+                Some(sink),
+            ),
+            unwarned: AtomicU64::new(0),
+            untold: AtomicU64::new(0),
+            last_warning: Mutex::new(None),
+        }
+    }
+
     pub(crate) fn delivered(&self, reports: usize) {
-        self.delivered.fetch_add(reports as u64, Ordering::Relaxed);
+        self.delivered.add(reports);
     }
 
     pub(crate) fn failed(&self, reports: usize) {
-        self.failed.fetch_add(reports as u64, Ordering::Relaxed);
+        self.failed.add(reports);
     }
 
     pub(crate) fn error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.errors.add(1);
+    }
+
+    /// One call to the sink ended.
+    pub(crate) fn called(&self, started: Started) {
+        self.delivery_duration.record(started);
     }
 
     /// Counts dropped reports; warns at most once per ten seconds per sink.
     pub(crate) fn dropped(&self, sink: &str, capacity: usize, reports: usize) {
         let n = reports as u64;
-        self.dropped.fetch_add(n, Ordering::Relaxed);
+        self.dropped.add(reports);
         self.untold.fetch_add(n, Ordering::Relaxed);
         self.unwarned.fetch_add(n, Ordering::Relaxed);
         let mut last = self
@@ -88,14 +121,13 @@ impl SinkCounters {
     }
 
     pub(crate) fn snapshot(&self, name: &str, required: bool, queued: usize) -> SinkStats {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         SinkStats {
             name: name.to_owned(),
             required,
-            delivered: get(&self.delivered),
-            dropped: get(&self.dropped),
-            failed: get(&self.failed),
-            errors: get(&self.errors),
+            delivered: self.delivered.get(),
+            dropped: self.dropped.get(),
+            failed: self.failed.get(),
+            errors: self.errors.get(),
             queued,
         }
     }

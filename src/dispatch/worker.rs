@@ -13,6 +13,7 @@ use super::deliver::{deliver, shut_down};
 use super::hook::ErrorHook;
 use super::slot::Slot;
 use crate::Report;
+use crate::alert::Alert;
 use crate::sink::ReportBatch;
 
 /// What the dispatcher tells a worker.
@@ -20,6 +21,8 @@ use crate::sink::ReportBatch;
 pub(crate) enum WorkerMessage {
     /// The reports of one request.
     Reports(Arc<Vec<Report>>),
+    /// Alerts, for a sink fed alerts.
+    Alerts(Arc<Vec<Alert>>),
     /// Hand the sink everything queued so far, wait for it, then answer.
     Flush(oneshot::Sender<()>),
     /// Like a flush, then call the sink's `shutdown` and stop.
@@ -44,7 +47,7 @@ pub(crate) async fn run(
     loop {
         let msg = match worker.deferred.take() {
             Some(msg) => Some(msg),
-            None if worker.batch.is_empty() => worker.rx.recv().await,
+            None if worker.batch.pending() == 0 => worker.rx.recv().await,
             None => tokio::select! {
                 biased;
                 msg = worker.rx.recv() => msg,
@@ -61,7 +64,7 @@ pub(crate) async fn run(
         if worker.take(msg).await.is_break() {
             return;
         }
-        if !worker.batch.is_empty() && worker.deferred.is_none() {
+        if worker.batch.pending() > 0 && worker.deferred.is_none() {
             // Requests hand their reports over one by one, and Tokio runs a task woken by
             // another right after it: this worker would run once per request. It steps aside
             // until the tasks ready now have run, then takes everything they queued at once.
@@ -90,7 +93,8 @@ impl Worker {
     /// Acts on one message; `Break` when the worker is to stop.
     async fn take(&mut self, msg: WorkerMessage) -> ControlFlow<()> {
         match msg {
-            WorkerMessage::Reports(chunk) => self.push(chunk).await,
+            WorkerMessage::Reports(chunk) => self.push(Chunk::Reports(chunk)).await,
+            WorkerMessage::Alerts(chunk) => self.push(Chunk::Alerts(chunk)).await,
             WorkerMessage::Flush(done) => {
                 self.finish().await;
                 let _ = done.send(());
@@ -100,7 +104,8 @@ impl Worker {
                 let mut waiting = vec![done];
                 while let Ok(msg) = self.rx.try_recv() {
                     match msg {
-                        WorkerMessage::Reports(chunk) => self.push(chunk).await,
+                        WorkerMessage::Reports(chunk) => self.push(Chunk::Reports(chunk)).await,
+                        WorkerMessage::Alerts(chunk) => self.push(Chunk::Alerts(chunk)).await,
                         WorkerMessage::Flush(done) | WorkerMessage::Shutdown(done) => {
                             waiting.push(done);
                         }
@@ -126,21 +131,22 @@ impl Worker {
     async fn gather(&mut self) {
         while self.deferred.is_none() {
             match self.rx.try_recv() {
-                Ok(WorkerMessage::Reports(chunk)) => self.push(chunk).await,
+                Ok(WorkerMessage::Reports(chunk)) => self.push(Chunk::Reports(chunk)).await,
+                Ok(WorkerMessage::Alerts(chunk)) => self.push(Chunk::Alerts(chunk)).await,
                 Ok(control) => self.deferred = Some(control),
                 Err(_) => return,
             }
         }
     }
 
-    /// Adds reports to the batch, and hands the batch on once it is full.
-    async fn push(&mut self, chunk: Arc<Vec<Report>>) {
-        if self.batch.is_empty() {
+    /// Adds reports or alerts to the batch, and hands the batch on once it is full.
+    async fn push(&mut self, chunk: Chunk) {
+        if self.batch.pending() == 0 {
             let deadline = Instant::now() + self.slot.options().linger;
             self.linger.as_mut().reset(deadline);
         }
-        self.batch.push_chunk(chunk);
-        if self.batch.len() >= self.slot.options().batch_size {
+        chunk.add_to(&mut self.batch);
+        if self.batch.pending() >= self.slot.options().batch_size {
             self.start().await;
         }
     }
@@ -149,7 +155,7 @@ impl Worker {
     /// otherwise in a task of its own. What came in while it waited for a place joins it, up
     /// to the batch size: under load, batches grow.
     async fn start(&mut self) {
-        if self.batch.is_empty() {
+        if self.batch.pending() == 0 {
             return;
         }
         let options = *self.slot.options();
@@ -157,16 +163,17 @@ impl Worker {
         while self.running.len() >= options.concurrency {
             self.running.join_next().await;
         }
-        while self.batch.len() < options.batch_size && self.deferred.is_none() {
+        while self.batch.pending() < options.batch_size && self.deferred.is_none() {
             match self.rx.try_recv() {
                 Ok(WorkerMessage::Reports(chunk)) => self.batch.push_chunk(chunk),
+                Ok(WorkerMessage::Alerts(chunk)) => self.batch.push_alerts(chunk),
                 Ok(control) => self.deferred = Some(control),
                 Err(_) => break,
             }
         }
         let mut batch = std::mem::take(&mut self.batch);
         batch.set_dropped(self.slot.counters().take_untold());
-        self.slot.release(batch.len());
+        self.slot.release(batch.pending());
         if options.concurrency <= 1 {
             deliver(&self.slot, &self.hook, batch).await;
             return;
@@ -182,5 +189,20 @@ impl Worker {
         self.start().await;
         // `deliver` catches the sink's panics; a join error means the runtime is going away.
         while self.running.join_next().await.is_some() {}
+    }
+}
+
+/// What one message adds to a batch.
+enum Chunk {
+    Reports(Arc<Vec<Report>>),
+    Alerts(Arc<Vec<Alert>>),
+}
+
+impl Chunk {
+    fn add_to(self, batch: &mut ReportBatch) {
+        match self {
+            Self::Reports(chunk) => batch.push_chunk(chunk),
+            Self::Alerts(chunk) => batch.push_alerts(chunk),
+        }
     }
 }

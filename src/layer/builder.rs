@@ -19,6 +19,7 @@ use crate::dispatch::{
 use crate::error::{ConfigError, check_limit, check_nonzero};
 use crate::filter::{DefaultFilter, Filter};
 use crate::parse::Limits;
+use crate::privacy::Privacy;
 use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::sample::{Sampler, Sampling};
 use crate::sink::{ReportSink, TracingSink};
@@ -122,6 +123,7 @@ impl<S> Layer<S> for CspReportLayer {
 /// | [`cors`](Self::cors) | [`Cors::any`] |
 /// | [`dispatch`](Self::dispatch) | [`Dispatch::Background`] |
 /// | [`client_ip`](Self::client_ip) | a [`SocketAddr`] request extension, if any |
+/// | [`privacy`](Self::privacy) | [`Privacy::default`]: queries, fragments and credentials removed from URLs, addresses truncated |
 /// | [`rate_limit`](Self::rate_limit) | none |
 /// | [`sampling`](Self::sampling) | none (every report is kept) |
 ///
@@ -153,6 +155,7 @@ pub struct CspReportLayerBuilder {
     cors: Option<Cors>,
     filter: Arc<dyn Filter>,
     client_ip: ClientIp,
+    privacy: Privacy,
     rate_limit: Option<RateLimit>,
     sampling: Option<Sampling>,
     sinks: Vec<(Arc<dyn ReportSink>, SinkOptions)>,
@@ -177,6 +180,7 @@ impl Default for CspReportLayerBuilder {
             cors: Some(Cors::any()),
             filter: Arc::new(DefaultFilter::new()),
             client_ip: Arc::new(socket_addr_extension),
+            privacy: Privacy::default(),
             rate_limit: None,
             sampling: None,
             sinks: Vec::new(),
@@ -336,6 +340,27 @@ impl CspReportLayerBuilder {
         self
     }
 
+    /// What is removed from each report right after it is parsed, before the filter, the
+    /// sinks, the logs, the mail and the stores see it (default [`Privacy::default`]: the
+    /// query, fragment and credentials of every URL field, in the fields and in the raw
+    /// text, and the host part of the client's address). See the
+    /// [`privacy`](crate::privacy) module for what is kept.
+    ///
+    /// ```
+    /// use tower_csp_reports::CspReportLayer;
+    /// use tower_csp_reports::privacy::{ClientIpPrivacy, Privacy};
+    ///
+    /// // Keep the queries (they carry nothing personal on this site), record no address.
+    /// let layer = CspReportLayer::builder()
+    ///     .privacy(Privacy::default().keep_query(true).client_ip(ClientIpPrivacy::Off))
+    ///     .build();
+    /// assert!(layer.is_ok());
+    /// ```
+    pub fn privacy(mut self, privacy: Privacy) -> Self {
+        self.privacy = privacy;
+        self
+    }
+
     /// Checks every setting and builds the layer.
     ///
     /// # Errors
@@ -414,6 +439,7 @@ impl CspReportLayerBuilder {
             cors: self.cors,
             filter: self.filter,
             client_ip: self.client_ip,
+            privacy: self.privacy,
             admission_wait: self.admission_wait,
         };
         let core = Core::new(
@@ -440,6 +466,7 @@ impl fmt::Debug for CspReportLayerBuilder {
             .field("max_bytes_in_flight", &self.max_bytes_in_flight)
             .field("admission_wait", &self.admission_wait)
             .field("cors", &self.cors)
+            .field("privacy", &self.privacy)
             .field(
                 "sinks",
                 &self.sinks.iter().map(|(s, _)| s.name()).collect::<Vec<_>>(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::cors::Cors;
 use crate::filter::Filter;
 use crate::parse::Limits;
+use crate::privacy::Privacy;
 
 /// How the layer learns a request's client address.
 pub(crate) type ClientIp = Arc<dyn Fn(&http::request::Parts) -> Option<IpAddr> + Send + Sync>;
@@ -21,6 +22,8 @@ pub(crate) struct LayerConfig {
     pub(crate) cors: Option<Cors>,
     pub(crate) filter: Arc<dyn Filter>,
     pub(crate) client_ip: ClientIp,
+    /// What is removed from each report right after parsing.
+    pub(crate) privacy: Privacy,
     /// How long a request waits for room in a required sink's queue before its `503`.
     pub(crate) admission_wait: Duration,
 }
@@ -39,6 +42,7 @@ impl fmt::Debug for LayerConfig {
             .field("limits", &self.limits)
             .field("body_timeout", &self.body_timeout)
             .field("cors", &self.cors)
+            .field("privacy", &self.privacy)
             .field("admission_wait", &self.admission_wait)
             .finish_non_exhaustive()
     }

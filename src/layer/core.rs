@@ -35,7 +35,7 @@ impl Core {
     ) -> Self {
         Self {
             config,
-            counters: Counters::default(),
+            counters: Counters::new(),
             limiter,
             sampler,
             body_budget: Semaphore::new(body_budget.div_ceil(BUDGET_UNIT)),

@@ -1,21 +1,23 @@
-//! The layer's counters: written as requests come, read by the handle.
+//! The layer's counters: written as requests come, read by the handle, and told to the
+//! `metrics` facade with the feature of that name.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::metrics::{self as m, Count, Latency, Started};
 
 /// What happened to requests and reports so far.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
-    requests: AtomicU64,
-    rejected: AtomicU64,
-    busy: AtomicU64,
-    received: AtomicU64,
-    invalid: AtomicU64,
-    filtered: AtomicU64,
-    accepted: AtomicU64,
-    truncated: AtomicU64,
-    rate_limited: AtomicU64,
-    sampled: AtomicU64,
-    rejected_overload: AtomicU64,
+    requests: Count,
+    rejected: Count,
+    busy: Count,
+    received: Count,
+    invalid: Count,
+    filtered: Count,
+    accepted: Count,
+    truncated: Count,
+    rate_limited: Count,
+    sampled: Count,
+    rejected_overload: Count,
+    request_duration: Latency,
 }
 
 /// The counters at one moment, in the order of [`Counters`].
@@ -34,70 +36,107 @@ pub(crate) struct CounterValues {
     pub(crate) rejected_overload: u64,
 }
 
-fn add(counter: &AtomicU64, n: usize) {
-    // Most counts of a request are zero: skip the atomic operation for them.
-    if n > 0 {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-    }
-}
-
 impl Counters {
+    /// The counters, registered with the `metrics` recorder installed now.
+    pub(crate) fn new() -> Self {
+        let count = |name, help| Count::new((name, help), None);
+        Self {
+            requests: count(m::REQUESTS, "The number of requests to a report path."),
+            rejected: count(
+                m::REJECTED,
+                "The number of report requests answered with a 4xx.",
+            ),
+            busy: count(
+                m::BUSY,
+                "The number of requests refused with 503 before their body was read (memory budget).",
+            ),
+            received: count(m::RECEIVED, "The number of reports parsed, valid or not."),
+            invalid: count(m::INVALID, "The number of invalid reports received."),
+            filtered: count(m::FILTERED, "The number of reports dropped by the filter."),
+            accepted: count(m::ACCEPTED, "The number of reports handed to the sinks."),
+            truncated: count(
+                m::TRUNCATED,
+                "The number of reports beyond the per-request limit.",
+            ),
+            rate_limited: count(
+                m::RATE_LIMITED,
+                "The number of requests refused by the rate limit.",
+            ),
+            sampled: count(m::SAMPLED, "The number of reports left out by sampling."),
+            rejected_overload: count(
+                m::REJECTED_OVERLOAD,
+                "The number of reports refused with 503 because a required sink had no room.",
+            ),
+            request_duration: Latency::new(
+                (
+                    m::REQUEST_DURATION,
+                    "Seconds from a request to a report path to its answer.",
+                ),
+                None,
+            ),
+        }
+    }
+
     pub(crate) fn request(&self) {
-        add(&self.requests, 1);
+        self.requests.add(1);
+    }
+
+    /// A request to a report path answered: how long it took.
+    pub(crate) fn answered(&self, started: Started) {
+        self.request_duration.record(started);
     }
 
     /// A request answered with a `4xx`.
     pub(crate) fn rejected(&self) {
-        add(&self.rejected, 1);
+        self.rejected.add(1);
     }
 
     /// A request refused with `503` before its body was read.
     pub(crate) fn busy(&self) {
-        add(&self.busy, 1);
+        self.busy.add(1);
     }
 
     pub(crate) fn rate_limited(&self) {
-        add(&self.rate_limited, 1);
+        self.rate_limited.add(1);
     }
 
     /// A body's reports as parsed: how many, how many invalid, how many left unparsed.
     pub(crate) fn received(&self, reports: usize, invalid: usize, truncated: usize) {
-        add(&self.received, reports);
-        add(&self.invalid, invalid);
-        add(&self.truncated, truncated);
+        self.received.add(reports);
+        self.invalid.add(invalid);
+        self.truncated.add(truncated);
     }
 
     pub(crate) fn filtered(&self, reports: usize) {
-        add(&self.filtered, reports);
+        self.filtered.add(reports);
     }
 
     pub(crate) fn sampled(&self, reports: usize) {
-        add(&self.sampled, reports);
+        self.sampled.add(reports);
     }
 
     pub(crate) fn accepted(&self, reports: usize) {
-        add(&self.accepted, reports);
+        self.accepted.add(reports);
     }
 
     /// Reports a required sink had no room for: their request is answered `503`.
     pub(crate) fn rejected_overload(&self, reports: usize) {
-        add(&self.rejected_overload, reports);
+        self.rejected_overload.add(reports);
     }
 
     pub(crate) fn values(&self) -> CounterValues {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         CounterValues {
-            requests: get(&self.requests),
-            rejected: get(&self.rejected),
-            busy: get(&self.busy),
-            received: get(&self.received),
-            invalid: get(&self.invalid),
-            filtered: get(&self.filtered),
-            accepted: get(&self.accepted),
-            truncated: get(&self.truncated),
-            rate_limited: get(&self.rate_limited),
-            sampled: get(&self.sampled),
-            rejected_overload: get(&self.rejected_overload),
+            requests: self.requests.get(),
+            rejected: self.rejected.get(),
+            busy: self.busy.get(),
+            received: self.received.get(),
+            invalid: self.invalid.get(),
+            filtered: self.filtered.get(),
+            accepted: self.accepted.get(),
+            truncated: self.truncated.get(),
+            rate_limited: self.rate_limited.get(),
+            sampled: self.sampled.get(),
+            rejected_overload: self.rejected_overload.get(),
         }
     }
 }

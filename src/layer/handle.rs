@@ -95,6 +95,14 @@ impl CspReportHandle {
         self.core.dispatcher().flush().await;
     }
 
+    /// Hands alerts to every sink fed alerts
+    /// ([`Feed::Alerts`](crate::dispatch::Feed::Alerts)), through its queue, timeout and
+    /// retries like reports; what does not fit in a queue is dropped and counted. An
+    /// [`AlertFeed`](crate::alert::AlertFeed) calls it with what the store decided.
+    pub async fn announce(&self, alerts: Vec<crate::alert::Alert>) {
+        self.core.dispatcher().announce(alerts).await;
+    }
+
     /// Stops taking reports (later ones are answered `503` when a sink is required, and
     /// counted as dropped otherwise), delivers every queued one, and calls each sink's
     /// [`shutdown`](crate::ReportSink::shutdown). Call it after the server stopped accepting

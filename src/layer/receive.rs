@@ -19,6 +19,7 @@ use super::core::{BUDGET_UNIT, Core};
 use super::future::ResponseFuture;
 use crate::dispatch::Admission;
 use crate::filter::RequestFacts;
+use crate::metrics::Started;
 use crate::parse::{clean, cleaned, parse_bytes};
 use crate::report::ContentType;
 
@@ -37,66 +38,86 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let started = Started::now();
     core.counters().request();
     let (parts, body) = request.into_parts();
     let checked = match check(core, &parts) {
         Ok(checked) => checked,
         Err(mut early) => {
             discard(parts.version, body, &mut early);
+            core.counters().answered(started);
             return ResponseFuture::ready(early);
         }
     };
+    let core = Arc::clone(core);
+    // The future is boxed; it holds only what reading the body needs, so the box stays small.
+    ResponseFuture::report(Box::pin(async move {
+        let response = read_and_accept(&core, parts, body, checked).await;
+        core.counters().answered(started);
+        response
+    }))
+}
+
+/// Reads the body of a request that passed the checks, within the budget and the limits,
+/// and accepts its reports; returns the answer.
+async fn read_and_accept<B>(
+    core: &Arc<Core>,
+    parts: http::request::Parts,
+    body: B,
+    checked: Checked,
+) -> Response<Bytes>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let Checked {
         content_type,
         declared,
         client_ip,
     } = checked;
-    let core = Arc::clone(core);
-    // The future is boxed; it holds only what reading the body needs, so the box stays small.
-    ResponseFuture::report(Box::pin(async move {
-        let config = core.config();
-        // Bodies in flight are held to a budget, so many large ones at once cannot exhaust
-        // memory: a body of unknown length counts as the largest allowed.
-        let size = declared.map_or(config.max_body_size, |len| len as usize);
-        let units = u32::try_from(size.div_ceil(BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
-        let Ok(_permit) = core.body_budget().try_acquire_many(units) else {
-            core.counters().busy();
-            let mut response = unavailable(
-                &core,
-                &parts.headers,
-                "too many reports are arriving at once; send them again later",
-            );
+    let config = core.config();
+    // Bodies in flight are held to a budget, so many large ones at once cannot exhaust
+    // memory: a body of unknown length counts as the largest allowed.
+    let size = declared.map_or(config.max_body_size, |len| len as usize);
+    let units = u32::try_from(size.div_ceil(BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
+    let Ok(_permit) = core.body_budget().try_acquire_many(units) else {
+        core.counters().busy();
+        let mut response = unavailable(
+            core,
+            &parts.headers,
+            "too many reports are arriving at once; send them again later",
+        );
+        discard(parts.version, body, &mut response);
+        return response;
+    };
+    // Pinned in a box so the rest can still be read and thrown away after a `413`.
+    let mut body = Box::pin(body);
+    let body = match read(&mut body, config.max_body_size, config.body_timeout).await {
+        Ok(bytes) => bytes,
+        Err(Unread::TooLarge) => {
+            let mut response = too_large(core, &parts.headers);
             discard(parts.version, body, &mut response);
             return response;
-        };
-        // Pinned in a box so the rest can still be read and thrown away after a `413`.
-        let mut body = Box::pin(body);
-        let body = match read(&mut body, config.max_body_size, config.body_timeout).await {
-            Ok(bytes) => bytes,
-            Err(Unread::TooLarge) => {
-                let mut response = too_large(&core, &parts.headers);
-                discard(parts.version, body, &mut response);
-                return response;
-            }
-            Err(Unread::Broken) => {
-                return answer(
-                    &core,
-                    &parts.headers,
-                    StatusCode::BAD_REQUEST,
-                    "the body could not be read",
-                );
-            }
-            Err(Unread::TooSlow) => {
-                return answer(
-                    &core,
-                    &parts.headers,
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the body took too long to arrive",
-                );
-            }
-        };
-        accept(&core, &parts, client_ip, content_type, body).await
-    }))
+        }
+        Err(Unread::Broken) => {
+            return answer(
+                core,
+                &parts.headers,
+                StatusCode::BAD_REQUEST,
+                "the body could not be read",
+            );
+        }
+        Err(Unread::TooSlow) => {
+            return answer(
+                core,
+                &parts.headers,
+                StatusCode::REQUEST_TIMEOUT,
+                "the body took too long to arrive",
+            );
+        }
+    };
+    accept(core, &parts, client_ip, content_type, body).await
 }
 
 /// What the headers say of a request that passed the checks made before its body is read.
@@ -221,6 +242,8 @@ async fn accept(
     let config = core.config();
     let counters = core.counters();
     let mut parsed = parse_bytes(body, content_type, &config.limits);
+    // The filter sees the address as it will be kept.
+    let client_ip = config.privacy.ip(client_ip);
     {
         let max_field = config.limits.max_field_length;
         let header_text = |name| {
@@ -246,6 +269,7 @@ async fn accept(
                 report.user_agent = facts.user_agent.as_deref().map(ByteString::from);
             }
             report.client_ip = facts.client_ip;
+            config.privacy.apply_to_urls(report);
         }
         counters.received(parsed.reports.len(), invalid, parsed.truncated);
         let received = parsed.reports.len();

@@ -50,8 +50,10 @@
 mod body;
 mod fields;
 mod item;
+mod redact;
 mod text;
 
 pub(crate) use body::parse_bytes;
 pub use body::{Limits, Parsed, parse_body};
+pub(crate) use redact::redact_raw;
 pub(crate) use text::{clean, cleaned};

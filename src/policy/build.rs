@@ -1,21 +1,15 @@
 //! [`PolicyBuilder`] (the settings) and [`Proposer`] (the validated settings), which turn
-//! observations and a current policy into a [`Proposal`].
+//! observations and a current policy into a [`Proposal`] (read in `observe.rs`, assembled in
+//! `assemble.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
-use super::directive::{self, DirectiveInfo, SAFE_SCHEMES};
 use super::observation::Observation;
-use super::parse::{Directive, Dropped, Policy};
-use super::proposal::{
-    AddedSource, ChangeKind, CurrentPolicy, DirectiveChange, MAX_PAGES, NeedsNonce, PolicyOrigin,
-    Proposal, SkipReason, Skipped, Totals,
-};
-use super::source::{self, Blocked, Code, Origin, Source, Unusable};
+use super::observe::Work;
+use super::parse::{Dropped, Policy};
+use super::proposal::{PolicyOrigin, Proposal};
 use crate::ConfigError;
-
-/// The longest text kept of a report value in a [`Proposal`].
-const MAX_TEXT: usize = 200;
 
 /// The settings of the policy builder. Setters cannot fail; [`build`](Self::build) checks
 /// them.
@@ -30,11 +24,11 @@ const MAX_TEXT: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct PolicyBuilder {
-    wildcard_threshold: Option<usize>,
-    min_reports: u64,
-    allow_unsafe_inline: bool,
-    allow_unsafe_eval: bool,
-    allow_wasm_unsafe_eval: bool,
+    pub(super) wildcard_threshold: Option<usize>,
+    pub(super) min_reports: u64,
+    pub(super) allow_unsafe_inline: bool,
+    pub(super) allow_unsafe_eval: bool,
+    pub(super) allow_wasm_unsafe_eval: bool,
 }
 
 impl Default for PolicyBuilder {
@@ -125,7 +119,7 @@ impl PolicyBuilder {
 /// Checked settings, ready to make proposals. Made by [`PolicyBuilder::build`].
 #[derive(Debug, Clone)]
 pub struct Proposer {
-    settings: PolicyBuilder,
+    pub(super) settings: PolicyBuilder,
 }
 
 /// Why no proposal could be made.
@@ -165,27 +159,32 @@ impl Proposer {
         let mut carried: BTreeMap<&str, u64> = BTreeMap::new();
         for observation in observations {
             if let Some(policy) = observation.original_policy.as_deref() {
-                let policy = policy.trim();
-                if !policy.is_empty() {
-                    *carried.entry(policy).or_default() += observation.count;
-                }
+                let reports = carried.entry(policy.trim()).or_default();
+                *reports = reports.saturating_add(observation.count);
             }
         }
-        // The most reported; among equals, the first in text order, so the answer does not
-        // depend on the order of the observations.
-        let (text, reports) = carried
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .ok_or(BuildError::NoCurrentPolicy)?;
-        let (policy, dropped) = Policy::parse_lenient(text);
-        if policy.directives().is_empty() {
-            return Err(BuildError::NoCurrentPolicy);
-        }
-        let origin = PolicyOrigin::Reported {
-            reports: *reports,
-            policies: carried.len(),
-        };
+        let (policy, origin, dropped) = reported_policy(&carried)?;
         Ok(self.run(&policy, origin, dropped, observations))
+    }
+
+    /// The proposal for `observations`, from `base` when given, else from the policy the
+    /// reports carried (`carried`: each policy with its reports).
+    pub(crate) fn propose_carried(
+        &self,
+        base: Option<&Policy>,
+        carried: &BTreeMap<&str, u64>,
+        observations: &[Observation],
+    ) -> Result<Proposal, BuildError> {
+        if observations.is_empty() {
+            return Err(BuildError::NothingToBuildFrom);
+        }
+        match base {
+            Some(base) => Ok(self.run(base, PolicyOrigin::Base, Vec::new(), observations)),
+            None => {
+                let (policy, origin, dropped) = reported_policy(carried)?;
+                Ok(self.run(&policy, origin, dropped, observations))
+            }
+        }
     }
 
     /// A proposal that starts from `base` (parse it with [`Policy::parse`]).
@@ -215,577 +214,36 @@ impl Proposer {
     }
 }
 
-/// What a set of reports stands for: how many, on which pages.
-#[derive(Debug, Clone, Default)]
-struct Evidence {
-    reports: u64,
-    documents: BTreeSet<String>,
-    widest: u64,
-}
-
-impl Evidence {
-    fn add(&mut self, observation: &Observation) {
-        self.reports = self.reports.saturating_add(observation.count);
-        self.widest = self.widest.max(observation.pages);
-        self.documents.insert(observation.document.clone());
+/// The policy most reports carried (read leniently), where it came from and what of it was
+/// left out. Among equals, the first in text order, so the answer does not depend on the
+/// order of the reports.
+fn reported_policy(
+    carried: &BTreeMap<&str, u64>,
+) -> Result<(Policy, PolicyOrigin, Vec<Dropped>), BuildError> {
+    let carried: BTreeMap<&str, u64> = carried
+        .iter()
+        .filter(|(policy, _)| !policy.is_empty())
+        .map(|(policy, reports)| (*policy, *reports))
+        .collect();
+    let (text, reports) = carried
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .ok_or(BuildError::NoCurrentPolicy)?;
+    let (policy, dropped) = Policy::parse_lenient(text);
+    if policy.directives().is_empty() {
+        return Err(BuildError::NoCurrentPolicy);
     }
-
-    fn merge(&mut self, other: &Self) {
-        self.reports = self.reports.saturating_add(other.reports);
-        self.widest = self.widest.max(other.widest);
-        self.documents.extend(other.documents.iter().cloned());
-    }
-
-    /// Distinct pages: the distinct documents, or more when one observation says it covers
-    /// more pages than that.
-    fn pages(&self) -> u64 {
-        (self.documents.len() as u64).max(self.widest)
-    }
-}
-
-/// The sources one directive gets.
-#[derive(Debug, Default)]
-struct Plan {
-    /// For a directive the policy lacks: the directive whose list it starts from.
-    seed_from: Option<&'static str>,
-    /// `'self'` and schemes.
-    plain: BTreeMap<Source, Evidence>,
-    /// Hosts, merged into wildcards at the end.
-    hosts: BTreeMap<Origin, Evidence>,
-}
-
-type NeedsKey = (
-    &'static str,
-    Code,
-    Option<String>,
-    Option<u32>,
-    Option<u32>,
-    Option<String>,
-);
-
-/// One proposal in the making.
-struct Work<'a> {
-    settings: &'a PolicyBuilder,
-    current: &'a Policy,
-    plans: BTreeMap<&'static str, Plan>,
-    /// Unsafe keywords to add, by the effective directive they go into.
-    keywords: BTreeMap<(&'static str, &'static str), Evidence>,
-    needs: BTreeMap<NeedsKey, Evidence>,
-    skipped: BTreeMap<(String, String, SkipReason), u64>,
-    notes: Vec<String>,
-}
-
-impl<'a> Work<'a> {
-    fn new(proposer: &'a Proposer, current: &'a Policy) -> Self {
-        Self {
-            settings: &proposer.settings,
-            current,
-            plans: BTreeMap::new(),
-            keywords: BTreeMap::new(),
-            needs: BTreeMap::new(),
-            skipped: BTreeMap::new(),
-            notes: Vec::new(),
-        }
-    }
-
-    fn skip(&mut self, directive: &str, blocked: &str, reason: SkipReason, reports: u64) {
-        let key = (
-            crate::parse::clean(directive, MAX_TEXT),
-            crate::parse::clean(crate::report::blocked_origin(blocked), MAX_TEXT),
-            reason,
-        );
-        let count = self.skipped.entry(key).or_default();
-        *count = count.saturating_add(reports);
-    }
-
-    /// The directive of the current policy that governs `info`: the first of its fallback
-    /// list that the policy has.
-    fn applied(&self, info: &DirectiveInfo) -> Option<&'a Directive> {
-        info.fallback
-            .iter()
-            .find_map(|name| self.current.directive(name))
-    }
-
-    fn observe(&mut self, observation: &Observation) {
-        let name = observation
-            .directive
-            .split_ascii_whitespace()
-            .next()
-            .unwrap_or_default();
-        let reports = observation.count;
-        let Some(info) = directive::lookup(name) else {
-            return self.skip(
-                name,
-                &observation.blocked,
-                SkipReason::UnknownDirective,
-                reports,
-            );
-        };
-        let blocked = match Blocked::read(&observation.blocked) {
-            Ok(blocked) => blocked,
-            Err(unusable) => {
-                let reason = match unusable {
-                    Unusable::NotAUrl => SkipReason::Unreadable,
-                    Unusable::NotExpressible => SkipReason::NotExpressible,
-                };
-                return self.skip(info.name, &observation.blocked, reason, reports);
-            }
-        };
-        let document = Origin::of_url(&observation.document).ok().map(|(o, _)| o);
-        let skip =
-            |work: &mut Self, reason| work.skip(info.name, &observation.blocked, reason, reports);
-
-        let source = match &blocked {
-            Blocked::Code(code) => {
-                return self.code(info, *code, &blocked, document.as_ref(), observation);
-            }
-            _ if info.name == "frame-ancestors" => {
-                return skip(self, SkipReason::AncestorNotReported);
-            }
-            _ if !info.takes_sources() => return skip(self, SkipReason::NoSources),
-            _ if info.name == "default-src" => return skip(self, SkipReason::NoResourceType),
-            Blocked::Scheme(scheme) => {
-                if !directive::scheme_is_safe(scheme, info.family) {
-                    let known = SAFE_SCHEMES.iter().any(|(s, _)| s == scheme)
-                        || matches!(scheme.as_str(), "javascript" | "filesystem");
-                    let reason = if known {
-                        SkipReason::UnsafeScheme
-                    } else {
-                        SkipReason::NotWeb
-                    };
-                    return skip(self, reason);
-                }
-                None
-            }
-            Blocked::Url(origin, _) => {
-                match origin.scheme.as_str() {
-                    "http" | "https" => {}
-                    "ws" | "wss" if info.name == "connect-src" => {}
-                    "ws" | "wss" => return skip(self, SkipReason::WebSocketOutsideConnect),
-                    _ => return skip(self, SkipReason::NotWeb),
-                }
-                // WebSockets get their own source even on the page's host: browsers have
-                // not always counted them as 'self'.
-                if document.as_ref() == Some(origin) && origin.scheme.starts_with("http") {
-                    Some(Source::Keyword("self"))
-                } else {
-                    None
-                }
-            }
-        };
-
-        let Some(applied) = self.applied(info) else {
-            return skip(self, SkipReason::NoDirectiveApplies);
-        };
-        if source::list_allows(applied.values(), &blocked, document.as_ref()) {
-            return skip(self, SkipReason::AlreadyAllowed);
-        }
-        if info.family == "script-src" && applied.values().iter().any(|v| v == "'strict-dynamic'") {
-            return skip(self, SkipReason::StrictDynamic);
-        }
-        // Add to the directive that applied when it is this one or the head of its family;
-        // otherwise add the head of the family, starting from the list that applied, so that
-        // nothing else that list governs is widened.
-        let applied_name = directive::lookup(applied.name()).map_or("", |i| i.name);
-        let (target, seed_from) = if applied_name == info.name || applied_name == info.family {
-            (applied_name, None)
-        } else {
-            (info.family, Some(applied_name))
-        };
-        let plan = self.plans.entry(target).or_default();
-        if plan.seed_from.is_none() {
-            plan.seed_from = seed_from;
-        }
-        match (source, blocked) {
-            (Some(source), _) => plan.plain.entry(source).or_default().add(observation),
-            (None, Blocked::Scheme(scheme)) => plan
-                .plain
-                .entry(Source::Scheme(scheme))
-                .or_default()
-                .add(observation),
-            (None, Blocked::Url(origin, _)) => {
-                plan.hosts.entry(origin).or_default().add(observation)
-            }
-            (None, Blocked::Code(_)) => {}
-        }
-    }
-
-    /// Inline code, eval and Trusted Types: listed, and allowed with an unsafe keyword only
-    /// when the settings say so.
-    fn code(
-        &mut self,
-        info: &'static DirectiveInfo,
-        code: Code,
-        blocked: &Blocked<'_>,
-        document: Option<&Origin>,
-        observation: &Observation,
-    ) {
-        let trusted_types = matches!(code, Code::TrustedTypesPolicy | Code::TrustedTypesSink);
-        if !trusted_types {
-            if !info.is_fetch() {
-                return self.skip(
-                    info.name,
-                    &observation.blocked,
-                    SkipReason::NoSources,
-                    observation.count,
-                );
-            }
-            // Scripts or styles? An old browser that names only default-src does not say,
-            // and an unsafe keyword there would allow both.
-            if info.name == "default-src" {
-                return self.skip(
-                    info.name,
-                    &observation.blocked,
-                    SkipReason::NoResourceType,
-                    observation.count,
-                );
-            }
-            let Some(applied) = self.applied(info) else {
-                return self.skip(
-                    info.name,
-                    &observation.blocked,
-                    SkipReason::NoDirectiveApplies,
-                    observation.count,
-                );
-            };
-            if source::list_allows(applied.values(), blocked, document) {
-                return self.skip(
-                    info.name,
-                    &observation.blocked,
-                    SkipReason::AlreadyAllowed,
-                    observation.count,
-                );
-            }
-        }
-        let key = (
-            info.name,
-            code,
-            observation.source_file.clone(),
-            observation.line,
-            observation.column,
-            observation.sample.clone(),
-        );
-        self.needs.entry(key).or_default().add(observation);
-        if let Some(keyword) = self.opt_in(code) {
-            self.keywords
-                .entry((info.name, keyword))
-                .or_default()
-                .add(observation);
-        }
-    }
-
-    /// The unsafe keyword the settings allow for `code`, if any.
-    fn opt_in(&self, code: Code) -> Option<&'static str> {
-        match code {
-            Code::Inline if self.settings.allow_unsafe_inline => Some("'unsafe-inline'"),
-            Code::Eval if self.settings.allow_unsafe_eval => Some("'unsafe-eval'"),
-            Code::WasmEval if self.settings.allow_wasm_unsafe_eval => Some("'wasm-unsafe-eval'"),
-            _ => None,
-        }
-    }
-
-    fn finish(
-        mut self,
-        origin: PolicyOrigin,
-        dropped: Vec<Dropped>,
-        observations: &[Observation],
-    ) -> Proposal {
-        let mut proposed = self.current.clone();
-        let mut changes: BTreeMap<&'static str, DirectiveChange> = BTreeMap::new();
-
-        let plans = std::mem::take(&mut self.plans);
-        for (target, plan) in plans {
-            let mut sources: Vec<(String, Evidence, Vec<String>)> = plan
-                .plain
-                .into_iter()
-                .map(|(source, evidence)| {
-                    let covers = match &source {
-                        Source::Keyword(_) => Vec::new(),
-                        other => vec![other.to_string()],
-                    };
-                    (source.to_string(), evidence, covers)
-                })
-                .collect();
-            let origins: BTreeSet<Origin> = plan.hosts.keys().cloned().collect();
-            for (host, members) in
-                source::merge_subdomains(&origins, self.settings.wildcard_threshold)
-            {
-                let mut evidence = Evidence::default();
-                for member in &members {
-                    if let Some(seen) = plan.hosts.get(member) {
-                        evidence.merge(seen);
-                    }
-                }
-                let covers = if members.len() > 1 {
-                    members.iter().map(ToString::to_string).collect()
-                } else {
-                    Vec::new()
-                };
-                sources.push((host.to_string(), evidence, covers));
-            }
-            let mut added = Vec::new();
-            for (text, evidence, covers) in sources {
-                // What was made from a report goes into the header only if it parses back
-                // to itself.
-                if Source::parse(&text).map(|s| s.to_string()).as_deref() != Ok(text.as_str()) {
-                    self.skip(target, &text, SkipReason::NotExpressible, evidence.reports);
-                    continue;
-                }
-                if evidence.reports < self.settings.min_reports {
-                    self.skip(target, &text, SkipReason::TooFewReports, evidence.reports);
-                    continue;
-                }
-                added.push(AddedSource {
-                    source: text,
-                    reports: evidence.reports,
-                    pages: evidence.pages(),
-                    covers,
-                });
-            }
-            if !added.is_empty() {
-                let seed = plan.seed_from.and_then(|name| self.current.directive(name));
-                apply(
-                    &mut proposed,
-                    &mut changes,
-                    target,
-                    plan.seed_from,
-                    seed,
-                    added,
-                );
-            }
-        }
-
-        // Unsafe keywords last, so that a directive added for them starts from a list that
-        // already has the sources added above.
-        let keywords = std::mem::take(&mut self.keywords);
-        for ((effective, keyword), evidence) in keywords {
-            let Some(info) = directive::lookup(effective) else {
-                continue;
-            };
-            let (seed_from, seed) = match info.fallback.iter().find_map(|n| proposed.directive(n)) {
-                Some(found) if found.name() == effective => (None, None),
-                Some(found) => (
-                    directive::lookup(found.name()).map(|i| i.name),
-                    Some(found.clone()),
-                ),
-                None => (None, None),
-            };
-            let added = vec![AddedSource {
-                source: keyword.to_owned(),
-                reports: evidence.reports,
-                pages: evidence.pages(),
-                covers: Vec::new(),
-            }];
-            apply(
-                &mut proposed,
-                &mut changes,
-                info.name,
-                seed_from,
-                seed.as_ref(),
-                added,
-            );
-            if keyword == "'unsafe-inline'"
-                && proposed.directive(info.name).is_some_and(|d| {
-                    d.values()
-                        .iter()
-                        .filter_map(|v| Source::parse(v).ok())
-                        .any(|s| s.disables_unsafe_inline())
-                })
-            {
-                self.notes.push(format!(
-                    "{}: browsers ignore 'unsafe-inline' in a list that has a nonce, a hash or 'strict-dynamic'.",
-                    info.name
-                ));
-            }
-        }
-
-        let mut needs: Vec<NeedsNonce> = std::mem::take(&mut self.needs)
-            .into_iter()
-            .map(
-                |((directive, code, file, line, column, sample), evidence)| NeedsNonce {
-                    directive: directive.to_owned(),
-                    code,
-                    remedy: remedy(code, directive),
-                    allowed_unsafely: self.opt_in(code).is_some(),
-                    reports: evidence.reports,
-                    pages: evidence
-                        .documents
-                        .iter()
-                        .take(MAX_PAGES)
-                        .map(|d| crate::parse::clean(d, MAX_TEXT))
-                        .collect(),
-                    page_count: evidence.pages(),
-                    source_file: file.map(|f| crate::parse::clean(&f, MAX_TEXT)),
-                    line,
-                    column,
-                    sample: sample.map(|s| crate::parse::clean(&s, MAX_TEXT)),
-                },
-            )
-            .collect();
-        needs.sort_by_key(|n| std::cmp::Reverse(n.reports));
-        if needs
-            .iter()
-            .any(|n| matches!(n.code, Code::Inline | Code::Eval) && n.sample.is_none())
-        {
-            self.notes.push(
-                "Add 'report-sample' to script-src and style-src: reports then carry the first \
-                 characters of blocked code, to find it and hash it."
-                    .to_owned(),
-            );
-        }
-
-        let header = proposed.to_string();
-        let mut changes: Vec<DirectiveChange> = changes.into_values().collect();
-        let position = |name: &str| {
-            proposed
-                .directives()
-                .iter()
-                .position(|d| d.name() == name)
-                .unwrap_or(usize::MAX)
-        };
-        changes.sort_by_key(|c| position(&c.directive));
-
-        if let PolicyOrigin::Reported { reports, policies } = origin {
-            let total: u64 = observations
-                .iter()
-                .map(|o| o.count)
-                .fold(0, u64::saturating_add);
-            self.notes.insert(
-                0,
-                format!(
-                    "Built on the policy {reports} of {total} reports carried ({policies} \
-                     {} in all). Anyone can send reports: check that it is yours, or give \
-                     the policy as the base.",
-                    if policies == 1 { "policy" } else { "policies" }
-                ),
-            );
-        }
-        if !dropped.is_empty() {
-            self.notes.push(format!(
-                "{} part(s) of the reported policy could not be read and were left out.",
-                dropped.len()
-            ));
-        }
-        if changes.is_empty() {
-            self.notes
-                .push("Nothing to add: the proposal is the current policy.".to_owned());
-        }
-
-        let mut all = Evidence::default();
-        for observation in observations {
-            all.add(observation);
-        }
-        let mut skipped: Vec<Skipped> = self
-            .skipped
-            .into_iter()
-            .map(|((directive, blocked, reason), reports)| Skipped {
-                directive,
-                blocked,
-                reason,
-                reports,
-            })
-            .collect();
-        skipped.sort_by_key(|s| std::cmp::Reverse(s.reports));
-
-        Proposal {
-            header,
-            current: CurrentPolicy {
-                header: self.current.to_string(),
-                origin,
-                dropped,
-            },
-            changes,
-            needs_nonce: needs,
-            skipped,
-            notes: self.notes,
-            totals: Totals {
-                observations: observations.len(),
-                reports: all.reports,
-                pages: all.pages(),
-            },
-        }
-    }
-}
-
-/// Adds `added` to `target` in `proposed` (creating it from `seed` when missing), and
-/// records the change.
-fn apply(
-    proposed: &mut Policy,
-    changes: &mut BTreeMap<&'static str, DirectiveChange>,
-    target: &'static str,
-    seed_from: Option<&'static str>,
-    seed: Option<&Directive>,
-    added: Vec<AddedSource>,
-) {
-    if proposed.directive(target).is_none() {
-        let values = seed.map(|d| d.values().to_vec()).unwrap_or_default();
-        proposed.insert(Directive::new(target, values.clone()));
-        changes.insert(
-            target,
-            DirectiveChange {
-                directive: target.to_owned(),
-                kind: ChangeKind::Added,
-                seeded_from: seed_from.map(str::to_owned),
-                before: values,
-                after: Vec::new(),
-                added: Vec::new(),
-                removed: Vec::new(),
-            },
-        );
-    }
-    let Some(directive) = proposed.directive_mut(target) else {
-        return;
+    let origin = PolicyOrigin::Reported {
+        reports: *reports,
+        policies: carried.len(),
     };
-    let change = changes.entry(target).or_insert_with(|| DirectiveChange {
-        directive: target.to_owned(),
-        kind: ChangeKind::Extended,
-        seeded_from: None,
-        before: directive.values().to_vec(),
-        after: Vec::new(),
-        added: Vec::new(),
-        removed: Vec::new(),
-    });
-    let values = directive.values_mut();
-    if values.iter().any(|v| v == "'none'") {
-        values.retain(|v| v != "'none'");
-        change.removed.push("'none'".to_owned());
-    }
-    for source in added {
-        if !values.contains(&source.source) {
-            values.push(source.source.clone());
-            change.added.push(source);
-        }
-    }
-    change.after = values.clone();
-}
-
-/// How to allow `code` reported under `directive` without an unsafe keyword.
-fn remedy(code: Code, directive: &str) -> &'static str {
-    match (code, directive) {
-        (Code::Inline, "script-src-attr") => {
-            "move the event handler into a script file, or allow its hash with 'unsafe-hashes'"
-        }
-        (Code::Inline, "style-src-attr") => {
-            "move the style attribute into a style sheet, or allow its hash with 'unsafe-hashes'"
-        }
-        (Code::Inline, d) if d.starts_with("style-src") => {
-            "give the <style> element a nonce, or add its hash ('sha256-...'), or move it into a style sheet"
-        }
-        (Code::Inline, _) => {
-            "give the <script> element a nonce, or add its hash ('sha256-...'), or move it into a file"
-        }
-        (Code::Eval, _) => {
-            "no nonce or hash allows eval: replace eval, new Function and string timers with code in a file ('unsafe-eval' allows them all)"
-        }
-        (Code::WasmEval, _) => "'wasm-unsafe-eval' allows WebAssembly compilation and nothing else",
-        (Code::TrustedTypesPolicy, _) => "name the policy in trusted-types, or stop creating it",
-        (Code::TrustedTypesSink, _) => "pass this sink a value made by a Trusted Types policy",
-    }
+    Ok((policy, origin, dropped))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::{ChangeKind, Code, SkipReason};
 
     const PAGE: &str = "https://site.example/page";
 

@@ -90,14 +90,21 @@
 //! [`Proposal::to_json`] the same for scripts. A `Proposal::header` holds only visible
 //! ASCII and is a valid header value.
 
+mod allows;
+mod assemble;
+mod blocked;
 mod build;
 mod directive;
 mod observation;
+mod observe;
 mod parse;
 mod proposal;
+mod propose;
 mod render;
 mod source;
+mod wildcard;
 
+pub use blocked::Code;
 pub use build::{BuildError, PolicyBuilder, Proposer};
 pub use observation::Observation;
 pub use parse::{Directive, Dropped, Policy, PolicyError};
@@ -105,4 +112,4 @@ pub use proposal::{
     AddedSource, ChangeKind, CurrentPolicy, DirectiveChange, MAX_PAGES, NeedsNonce, PolicyOrigin,
     Proposal, SkipReason, Skipped, Totals,
 };
-pub use source::Code;
+pub use propose::ProposeError;

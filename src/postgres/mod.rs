@@ -85,6 +85,7 @@ mod browse;
 mod builder;
 mod column;
 mod error;
+mod evidence;
 mod groups;
 mod report_store;
 mod retention;

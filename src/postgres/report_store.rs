@@ -7,9 +7,9 @@ use tokio::sync::broadcast;
 use super::schema;
 use super::store::{MakeTls, PostgresStore};
 use crate::store::{
-    Counts, DirectiveHour, ReportPage, ReportQuery, ReportStore, StoreError, Summary,
-    SummaryOptions, TimeRange, ViolationDetail, ViolationEvent, ViolationPage, ViolationQuery,
-    ViolationStatus, WriteOutcome,
+    Counts, DirectiveHour, EvidenceQuery, PolicyEvidence, ReportPage, ReportQuery, ReportStore,
+    StoreError, Summary, SummaryOptions, TimeRange, ViolationDetail, ViolationEvent, ViolationPage,
+    ViolationQuery, ViolationStatus, WriteOutcome,
 };
 use crate::{Fingerprint, ReportBatch, ReportSink};
 
@@ -71,6 +71,10 @@ impl<Tls: MakeTls> ReportStore for PostgresStore<Tls> {
 
     async fn violations(&self, query: &ViolationQuery) -> Result<ViolationPage, StoreError> {
         self.list_violations(query).await
+    }
+
+    async fn policy_evidence(&self, query: &EvidenceQuery) -> Result<PolicyEvidence, StoreError> {
+        self.evidence(query).await
     }
 
     async fn violation(

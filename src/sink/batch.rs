@@ -1,14 +1,19 @@
 use std::sync::Arc;
 
 use crate::Report;
+use crate::alert::Alert;
 
-/// Reports handed to a sink in one call: the reports of one or more requests.
+/// Reports handed to a sink in one call: the reports of one or more requests, or, for a
+/// sink fed alerts ([`Feed::Alerts`](crate::dispatch::Feed::Alerts)), the
+/// [`alerts`](Self::alerts) a store decided.
 ///
 /// Cloning is cheap: the reports themselves are shared between sinks, never copied.
 #[derive(Debug, Clone, Default)]
 pub struct ReportBatch {
     chunks: Vec<Arc<Vec<Report>>>,
     len: usize,
+    alerts: Vec<Arc<Vec<Alert>>>,
+    alert_len: usize,
     dropped: u64,
 }
 
@@ -24,12 +29,37 @@ impl ReportBatch {
         self.chunks.push(chunk);
     }
 
+    /// Appends alerts.
+    pub(crate) fn push_alerts(&mut self, chunk: Arc<Vec<Alert>>) {
+        self.alert_len += chunk.len();
+        self.alerts.push(chunk);
+    }
+
+    pub(crate) fn from_alert_chunk(chunk: Arc<Vec<Alert>>) -> Self {
+        let mut batch = Self::new();
+        batch.push_alerts(chunk);
+        batch
+    }
+
+    /// Reports and alerts together: what the dispatcher counts.
+    pub(crate) fn pending(&self) -> usize {
+        self.len + self.alert_len
+    }
+
+    /// The alerts, in the order they were announced (none for a sink fed reports).
+    pub fn alerts(&self) -> impl ExactSizeIterator<Item = &Alert> + '_ {
+        AlertIter {
+            inner: self.alerts.iter().flat_map(|chunk| chunk.iter()),
+            remaining: self.alert_len,
+        }
+    }
+
     /// How many reports it holds.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether it holds none.
+    /// Whether it holds no reports (it may still hold [`alerts`](Self::alerts)).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -98,6 +128,37 @@ impl From<Vec<Report>> for ReportBatch {
             batch.push_chunk(Arc::new(reports));
         }
         batch
+    }
+}
+
+struct AlertIter<I> {
+    inner: I,
+    remaining: usize,
+}
+
+impl<'a, I: Iterator<Item = &'a Alert>> Iterator for AlertIter<I> {
+    type Item = &'a Alert;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.inner.next()?;
+        self.remaining -= 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<'a, I: Iterator<Item = &'a Alert>> ExactSizeIterator for AlertIter<I> {}
+
+impl From<Vec<Alert>> for ReportBatch {
+    /// A batch of alerts, as a sink fed alerts is given them.
+    fn from(alerts: Vec<Alert>) -> Self {
+        if alerts.is_empty() {
+            return Self::new();
+        }
+        Self::from_alert_chunk(Arc::new(alerts))
     }
 }
 

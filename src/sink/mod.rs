@@ -28,11 +28,16 @@
 mod batch;
 mod error;
 mod func;
+#[cfg(any(feature = "smtp", feature = "webhook"))]
+mod limit;
 mod memory;
 #[cfg(feature = "smtp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub mod smtp;
 mod tracing;
+#[cfg(feature = "webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
+pub mod webhook;
 
 pub use batch::ReportBatch;
 pub use error::SinkError;
@@ -42,6 +47,9 @@ pub use memory::MemorySink;
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use smtp::SmtpSink;
 pub use tracing::TracingSink;
+#[cfg(feature = "webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
+pub use webhook::WebhookSink;
 
 use async_trait::async_trait;
 

@@ -55,6 +55,7 @@
 
 mod builder;
 mod error;
+mod evidence;
 mod read;
 mod report_store;
 mod retention;

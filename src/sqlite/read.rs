@@ -33,7 +33,7 @@ fn split_values(split: &RangeSplit) -> Vec<Value> {
         .collect()
 }
 
-fn day_values(split: &DaySplit) -> Vec<Value> {
+pub(super) fn day_values(split: &DaySplit) -> Vec<Value> {
     split
         .times()
         .into_iter()
@@ -43,7 +43,7 @@ fn day_values(split: &DaySplit) -> Vec<Value> {
 
 /// `(fingerprint, n)`: each violation's reports in a day split (parameters `?1` to `?10`,
 /// see `DaySplit::times`), with `filter` applied to every part.
-fn counts_sql(t: &Tables, filter: &str) -> String {
+pub(super) fn counts_sql(t: &Tables, filter: &str) -> String {
     format!(
         "SELECT fingerprint, sum(n) AS n FROM (
              SELECT fingerprint, count AS n FROM {vd} WHERE day >= ?1 AND day < ?2 {filter}
@@ -62,7 +62,7 @@ fn counts_sql(t: &Tables, filter: &str) -> String {
     )
 }
 
-fn unsigned(n: i64) -> u64 {
+pub(super) fn unsigned(n: i64) -> u64 {
     n.max(0).unsigned_abs()
 }
 

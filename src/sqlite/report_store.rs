@@ -7,11 +7,11 @@ use tokio::sync::broadcast;
 
 use super::error::sqlite_error;
 use super::store::SqliteStore;
-use super::{read, retention, schema, write};
+use super::{evidence, read, retention, schema, write};
 use crate::store::{
-    Counts, DirectiveHour, ReportPage, ReportQuery, ReportStore, StoreError, StoreSink, Summary,
-    SummaryOptions, TimeRange, ViolationDetail, ViolationEvent, ViolationPage, ViolationQuery,
-    ViolationStatus, WriteOutcome, micros,
+    Counts, DirectiveHour, EvidenceQuery, PolicyEvidence, ReportPage, ReportQuery, ReportStore,
+    StoreError, StoreSink, Summary, SummaryOptions, TimeRange, ViolationDetail, ViolationEvent,
+    ViolationPage, ViolationQuery, ViolationStatus, WriteOutcome, micros,
 };
 use crate::{Fingerprint, ReportBatch, ReportSink};
 
@@ -128,6 +128,12 @@ impl ReportStore for SqliteStore {
     async fn violations(&self, query: &ViolationQuery) -> Result<ViolationPage, StoreError> {
         let query = query.clone();
         self.query(move |conn, t| read::violations(conn, t, &query))
+            .await
+    }
+
+    async fn policy_evidence(&self, query: &EvidenceQuery) -> Result<PolicyEvidence, StoreError> {
+        let query = query.clone();
+        self.query(move |conn, t| evidence::policy_evidence(conn, t, &query))
             .await
     }
 

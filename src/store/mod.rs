@@ -72,9 +72,10 @@
 //! ```
 //!
 //! A digest per window, once across collectors: when a window ends, each collector calls
-//! [`claim_window`](ReportStore::claim_window)`("digest", window_start)`; the one that gets
-//! `true` reads the window's [`summary`](ReportStore::summary), which counts the reports of
-//! every collector, and sends it.
+//! [`claim_digest`](ReportStore::claim_digest)`(window, options)`; the one that wins the
+//! claim gets the window's [`summary`](ReportStore::summary), which counts the reports of
+//! every collector, and sends it. [`AlertFeed`](crate::alert::AlertFeed) does both for the
+//! layer's alert sinks (email, webhook).
 //!
 //! # Retention
 //!
@@ -90,6 +91,7 @@
 
 mod error;
 mod event;
+mod evidence;
 pub(crate) mod group;
 mod name;
 mod query;
@@ -102,6 +104,9 @@ mod violation;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use event::{ViolationEvent, ViolationEventKind, WriteOutcome};
+pub use evidence::{
+    BlockedEvidence, DirectiveEvidence, EvidenceQuery, MAX_EVIDENCE_DOCUMENTS, PolicyEvidence,
+};
 pub use query::{
     InvalidCursor, MAX_PAGE, ReportCursor, ReportPage, ReportQuery, Seen, Validity, ViolationPage,
     ViolationQuery, ViolationSort,
@@ -115,6 +120,7 @@ pub use violation::{
 };
 
 pub(crate) use event::EventChannel;
+pub(crate) use evidence::EvidenceRow;
 pub(crate) use name::identifier;
 pub(crate) use range::{DaySplit, RangeSplit, day_floor, hour_floor};
 #[cfg(feature = "sqlite")]

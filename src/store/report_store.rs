@@ -5,9 +5,9 @@ use jiff::Timestamp;
 use tokio::sync::broadcast;
 
 use super::{
-    Counts, DirectiveHour, ReportCursor, ReportPage, ReportQuery, StoreError, Summary,
-    SummaryOptions, TimeRange, Validity, ViolationDetail, ViolationEvent, ViolationPage,
-    ViolationQuery, ViolationStatus, WriteOutcome,
+    Counts, DirectiveHour, EvidenceQuery, PolicyEvidence, ReportCursor, ReportPage, ReportQuery,
+    StoreError, Summary, SummaryOptions, TimeRange, Validity, ViolationDetail, ViolationEvent,
+    ViolationPage, ViolationQuery, ViolationStatus, WriteOutcome,
 };
 use crate::{Fingerprint, ReportBatch, ReportSink};
 
@@ -59,6 +59,23 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
     /// for the others. Claims are kept until retention deletes what is older.
     async fn claim_window(&self, name: &str, start: Timestamp) -> Result<bool, StoreError>;
 
+    /// Claims the digest of `range` (a window of `range`'s length starting at its start)
+    /// and, for the one caller across every process on this database that wins it, reads
+    /// its [`summary`](Self::summary): the reports of every collector. `None` for the
+    /// others. A summary that fails after the claim is lost, not taken by another.
+    async fn claim_digest(
+        &self,
+        range: TimeRange,
+        options: &SummaryOptions,
+    ) -> Result<Option<Summary>, StoreError> {
+        let length = range.to().duration_since(range.since()).as_secs();
+        let name = format!("digest_{length}s");
+        if !self.claim_window(&name, range.since()).await? {
+            return Ok(None);
+        }
+        self.summary(range, options).await.map(Some)
+    }
+
     /// Totals and top lists for a range, read from the violation tables (their cost grows
     /// with the number of violations, not of reports). Exact for any range: whole UTC days
     /// come from the daily counts, whole hours from the hourly counts, the rest of an hour at
@@ -86,6 +103,12 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// One page of violations.
     async fn violations(&self, query: &ViolationQuery) -> Result<ViolationPage, StoreError>;
+
+    /// What the violations with reports in a range say a policy must allow, for the
+    /// [policy builder](crate::policy): per directive, each blocked value with its reports
+    /// and pages in the range, and the policies the browsers applied. Read from the violation
+    /// tables, filtered as the query says.
+    async fn policy_evidence(&self, query: &EvidenceQuery) -> Result<PolicyEvidence, StoreError>;
 
     /// One violation: its counts in `range`, its hourly counts in `range`, its `recent` latest
     /// reports, and the documents, user agents and dispositions among its latest reports.
@@ -169,6 +192,13 @@ impl<S: ReportStore + ?Sized> ReportStore for Arc<S> {
     async fn claim_window(&self, name: &str, start: Timestamp) -> Result<bool, StoreError> {
         (**self).claim_window(name, start).await
     }
+    async fn claim_digest(
+        &self,
+        range: TimeRange,
+        options: &SummaryOptions,
+    ) -> Result<Option<Summary>, StoreError> {
+        (**self).claim_digest(range, options).await
+    }
     async fn summary(
         &self,
         range: TimeRange,
@@ -191,6 +221,9 @@ impl<S: ReportStore + ?Sized> ReportStore for Arc<S> {
     }
     async fn violations(&self, query: &ViolationQuery) -> Result<ViolationPage, StoreError> {
         (**self).violations(query).await
+    }
+    async fn policy_evidence(&self, query: &EvidenceQuery) -> Result<PolicyEvidence, StoreError> {
+        (**self).policy_evidence(query).await
     }
     async fn violation(
         &self,

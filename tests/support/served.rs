@@ -33,6 +33,13 @@ impl Served {
         Self::spawn_ready(command, options, "consuming stream")
     }
 
+    /// The same, with these environment variables (beside no other `CSP_REPORTS_*` ones).
+    pub fn start_with_env(env: &[(&str, &str)], options: &[&str]) -> Self {
+        let mut command = Command::new(BIN);
+        command.envs(env.iter().copied());
+        Self::spawn(command, options)
+    }
+
     /// The same, under an open-file limit of `files` (soft and hard, so that the collector
     /// cannot raise it): `sh -c 'ulimit -n FILES; exec csp-reports ...'`.
     pub fn start_with_file_limit(files: u64, options: &[&str]) -> Self {
@@ -64,8 +71,9 @@ impl Served {
             dir
         });
         command.current_dir(dir);
+        let given: Vec<_> = command.get_envs().map(|(key, _)| key.to_owned()).collect();
         for (key, _) in std::env::vars() {
-            if key.starts_with("CSP_REPORTS_") {
+            if key.starts_with("CSP_REPORTS_") && !given.iter().any(|g| *g == *key.as_str()) {
                 command.env_remove(key);
             }
         }

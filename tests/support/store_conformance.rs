@@ -14,8 +14,8 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::broadcast::error::TryRecvError;
 use tower_csp_reports::store::{
-    ReportQuery, ReportStore, Seen, SummaryOptions, TimeRange, Validity, ViolationEventKind,
-    ViolationQuery, ViolationSort, ViolationStatus,
+    EvidenceQuery, PolicyEvidence, ReportQuery, ReportStore, Seen, SummaryOptions, TimeRange,
+    Validity, ViolationEventKind, ViolationQuery, ViolationSort, ViolationStatus,
 };
 use tower_csp_reports::{Fingerprint, Report, ReportBatch, WireFormat};
 
@@ -195,6 +195,8 @@ where
     retention(fresh().await).await;
     hostile_strings(fresh().await).await;
     claims(fresh().await).await;
+    policy_evidence(fresh().await).await;
+    digests(fresh().await).await;
 }
 
 /// Every wire format and every field comes back as it was written; invalid reports come back
@@ -1032,6 +1034,88 @@ async fn claims(store: Arc<dyn ReportStore>) {
     assert!(store.claim_window("digest", start).await.unwrap());
 }
 
+/// A digest window goes to one caller, with the window's summary; ignored violations are
+/// counted but left out of its lists.
+async fn digests(store: Arc<dyn ReportStore>) {
+    let start = ts("2026-11-22T12:00:00Z");
+    let at = |s: i64| start + SignedDuration::from_secs(s);
+    let reports = vec![
+        report_at(
+            at(-1),
+            "https://a.example/",
+            "img-src",
+            "https://before.example/",
+        ),
+        report_at(
+            at(0),
+            "https://a.example/",
+            "img-src",
+            "https://ads.example/1",
+        ),
+        report_at(
+            at(10),
+            "https://a.example/",
+            "img-src",
+            "https://ads.example/2",
+        ),
+        report_at(
+            at(20),
+            "https://b.example/",
+            "script-src",
+            "https://noise.example/",
+        ),
+        report_at(
+            at(299),
+            "https://a.example/",
+            "img-src",
+            "https://ads.example/3",
+        ),
+        report_at(
+            at(300),
+            "https://a.example/",
+            "img-src",
+            "https://after.example/",
+        ),
+    ];
+    let noise = reports[3].fingerprint;
+    store.write(&ReportBatch::from(reports)).await.unwrap();
+    store
+        .set_status(&[noise], ViolationStatus::Ignored, None)
+        .await
+        .unwrap();
+    let window = TimeRange::new(start, at(300));
+    let options = SummaryOptions::new().top(5);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_digest(window, &options).await.unwrap() })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for task in tasks {
+        won.extend(task.await.unwrap());
+    }
+    assert_eq!(won.len(), 1, "one caller wins the window");
+    let digest = &won[0];
+    assert_eq!((digest.since, digest.to), (start, at(300)));
+    assert_eq!((digest.total, digest.ignored), (4, 1));
+    assert_eq!(digest.top_fingerprints.len(), 1);
+    assert_eq!(digest.top_fingerprints[0].count, 3);
+    assert_eq!(digest.top_fingerprints[0].blocked, "https://ads.example");
+    assert!(
+        store
+            .claim_digest(window, &options)
+            .await
+            .unwrap()
+            .is_none(),
+        "claimed for good"
+    );
+    // Another length of window is another digest.
+    let longer = TimeRange::new(start, at(600));
+    let digest = store.claim_digest(longer, &options).await.unwrap().unwrap();
+    assert_eq!(digest.total, 5);
+}
+
 /// Eight claims of the same window at once.
 async fn futures_all(store: &Arc<dyn ReportStore>, name: &str, start: Timestamp) -> Vec<bool> {
     let tasks: Vec<_> = (0..8)
@@ -1046,4 +1130,254 @@ async fn futures_all(store: &Arc<dyn ReportStore>, name: &str, start: Timestamp)
         results.push(task.await.unwrap());
     }
     results
+}
+
+/// Each directive with its reports, and each blocked value with its reports, pages and line.
+type EvidenceShape<'a> = Vec<(&'a str, u64, Vec<(&'a str, u64, u64, Option<u32>)>)>;
+
+fn evidence_shape(evidence: &PolicyEvidence) -> EvidenceShape<'_> {
+    evidence
+        .directives
+        .iter()
+        .map(|d| {
+            let blocked = d.blocked.iter();
+            let blocked = blocked.map(|b| (b.blocked.as_str(), b.reports, b.pages, b.line));
+            (d.directive.as_str(), d.reports, blocked.collect())
+        })
+        .collect()
+}
+
+/// The policy builder's read: per directive and blocked value, the reports and pages of a
+/// range, code kept apart by its place, the policies carried, a document prefix, ignored
+/// violations left out; and for any range, the reports of the violation list.
+async fn policy_evidence(store: Arc<dyn ReportStore>) {
+    let day = ts("2026-11-22T00:00:00Z");
+    let at = |minutes: i64| day + SignedDuration::from_mins(minutes);
+    let strict = "default-src 'none'; report-uri /r";
+    let mut reports = Vec::new();
+    let mut add = |minutes, document: &str, directive, blocked, policy: &str, line| {
+        let mut report = report_at(at(minutes), document, directive, blocked);
+        report.original_policy = Some(policy.into());
+        report.line_number = line;
+        if blocked == "inline" {
+            report.script_sample = Some("window.x = 1".into());
+            report.source_file = Some(document.into());
+        }
+        reports.push(report);
+    };
+    add(
+        10,
+        "https://shop.example/a?x=1",
+        "img-src",
+        "https://cdn.example/1.png",
+        strict,
+        None,
+    );
+    add(
+        70,
+        "https://shop.example/a?x=2",
+        "img-src",
+        "https://cdn.example/2.png",
+        strict,
+        None,
+    );
+    add(
+        71,
+        "https://shop.example/b",
+        "img-src",
+        "https://cdn.example/1.png",
+        strict,
+        None,
+    );
+    add(
+        72,
+        "https://shop.example/b",
+        "img-src",
+        "data:image/png;base64,AA",
+        "img-src 'self'",
+        None,
+    );
+    add(
+        130,
+        "https://shop.example/a",
+        "script-src-elem",
+        "inline",
+        strict,
+        Some(3),
+    );
+    add(
+        131,
+        "https://shop.example/b",
+        "script-src-elem",
+        "inline",
+        strict,
+        Some(9),
+    );
+    add(
+        132,
+        "https://shop.example/b",
+        "script-src-elem",
+        "inline",
+        strict,
+        Some(9),
+    );
+    add(
+        140,
+        "https://blog.example/p",
+        "img-src",
+        "https://ads.example/x.png",
+        strict,
+        None,
+    );
+    add(
+        1500,
+        "https://shop.example/late",
+        "font-src",
+        "https://fonts.example/f.woff",
+        strict,
+        None,
+    );
+    let mut other = report_at(at(20), "https://shop.example/a", "img-src", "data");
+    other.report_type = "deprecation".into();
+    other.fingerprint = Fingerprint::of(&other);
+    reports.push(other);
+    reports.push(invalid_at(at(21), "not json"));
+    store
+        .sink()
+        .send(&reports.iter().cloned().collect())
+        .await
+        .unwrap();
+    let ads = store
+        .violations(&ViolationQuery::new().text("ads.example"))
+        .await
+        .unwrap()
+        .violations[0]
+        .fingerprint;
+    store
+        .set_status(&[ads], ViolationStatus::Ignored, None)
+        .await
+        .unwrap();
+
+    let day_range = TimeRange::new(at(0), at(24 * 60));
+    let evidence = store
+        .policy_evidence(&EvidenceQuery::new(day_range))
+        .await
+        .unwrap();
+    assert_eq!((evidence.since, evidence.to), (at(0), at(24 * 60)));
+    assert_eq!(evidence.reports, 7, "{evidence:?}");
+    let expected: EvidenceShape<'_> = vec![
+        (
+            "img-src",
+            4,
+            vec![("https://cdn.example", 3, 2, None), ("data", 1, 1, None)],
+        ),
+        (
+            "script-src-elem",
+            3,
+            vec![("inline", 2, 1, Some(9)), ("inline", 1, 1, Some(3))],
+        ),
+    ];
+    assert_eq!(
+        evidence_shape(&evidence),
+        expected,
+        "{} {evidence:?}",
+        store.name()
+    );
+    let cdn = &evidence.directives[0].blocked[0];
+    let documents: Vec<(&str, u64)> = cdn
+        .documents
+        .iter()
+        .map(|c| (c.value.as_str(), c.count))
+        .collect();
+    assert_eq!(
+        documents,
+        [("https://shop.example/a", 2), ("https://shop.example/b", 1)]
+    );
+    let inline = &evidence.directives[1].blocked[0];
+    assert_eq!(inline.sample.as_deref(), Some("window.x = 1"));
+    assert_eq!(
+        inline.source_file.as_deref(),
+        Some("https://shop.example/b")
+    );
+    let policies: Vec<(&str, u64)> = evidence
+        .policies
+        .iter()
+        .map(|c| (c.value.as_str(), c.count))
+        .collect();
+    assert_eq!(policies, [(strict, 6), ("img-src 'self'", 1)]);
+
+    // A range off the hours, a prefix, ignored ones asked for.
+    let part = store
+        .policy_evidence(
+            &EvidenceQuery::new(TimeRange::new(at(65), at(131)))
+                .document_prefix("https://shop.example/b"),
+        )
+        .await
+        .unwrap();
+    let blocked: Vec<(&str, &str, u64)> = part
+        .directives
+        .iter()
+        .flat_map(|d| {
+            d.blocked
+                .iter()
+                .map(|b| (d.directive.as_str(), b.blocked.as_str(), b.reports))
+        })
+        .collect();
+    assert_eq!(
+        blocked,
+        [
+            ("img-src", "data", 1),
+            ("img-src", "https://cdn.example", 1)
+        ]
+    );
+    let with_ignored = store
+        .policy_evidence(&EvidenceQuery::new(day_range).include_ignored(true))
+        .await
+        .unwrap();
+    assert_eq!(with_ignored.reports, 8);
+    let empty = store
+        .policy_evidence(&EvidenceQuery::new(TimeRange::new(at(-60), at(0))))
+        .await
+        .unwrap();
+    assert!(empty.is_empty() && empty.reports == 0 && empty.policies.is_empty());
+
+    // For any range: the reports of the non-ignored violations the list counts.
+    let mut more = seeded(day);
+    for report in &mut more {
+        report.received_at += SignedDuration::from_hours(30);
+    }
+    store
+        .sink()
+        .send(&more.into_iter().collect())
+        .await
+        .unwrap();
+    for range in ranges(day + SignedDuration::from_hours(30))
+        .into_iter()
+        .chain(ranges(day))
+    {
+        let listed: u64 = store
+            .violations(
+                &ViolationQuery::new()
+                    .range(range)
+                    .statuses([
+                        ViolationStatus::New,
+                        ViolationStatus::Acknowledged,
+                        ViolationStatus::Fixed,
+                    ])
+                    .page(1, 1000),
+            )
+            .await
+            .unwrap()
+            .violations
+            .iter()
+            .map(|v| v.in_range)
+            .sum();
+        let evidence = store
+            .policy_evidence(&EvidenceQuery::new(range))
+            .await
+            .unwrap();
+        assert_eq!(evidence.reports, listed, "{} {range}", store.name());
+        let summed: u64 = evidence.directives.iter().map(|d| d.reports).sum();
+        assert_eq!(summed, listed, "{range}");
+    }
 }

@@ -1,18 +1,22 @@
 //! `csp-reports`: a standalone collector of Content-Security-Policy reports, the consumer
 //! that writes a NATS JetStream stream of them into the store, and the jobs that run from
-//! cron: schema migration, summaries and retention.
+//! cron: schema migration, summaries, retention and the policy builder.
 
 mod clean;
+mod config;
 mod consume;
 mod db;
 mod mail;
 mod metrics;
 mod nats;
+mod policy;
 mod serve;
 mod summary;
 mod time;
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -33,6 +37,11 @@ struct Cli {
     /// Which logs are written (a tracing filter, e.g. info or csp_reports=debug).
     #[arg(long, global = true, env = "CSP_REPORTS_LOG", default_value = "info")]
     log: String,
+
+    /// A TOML file of settings, keyed by the long options (listen = "0.0.0.0:8080"); the
+    /// command line and the environment override it.
+    #[arg(long, global = true, env = "CSP_REPORTS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -57,6 +66,10 @@ enum Command {
     Summary(summary::Args),
     /// Delete old reports (default: older than one week).
     Clean(clean::Args),
+    /// Show the effective settings of `serve`, secrets masked (--print).
+    Config(config::ConfigArgs),
+    /// Propose the policy the stored violations say the pages need (default: the last 7 days).
+    Policy(policy::Args),
 }
 
 /// A failure, with the exit code it deserves.
@@ -103,18 +116,27 @@ fn init_logs(format: LogFormat, filter: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
+async fn run(cli: Cli, argv: &[OsString]) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => serve::serve(&args).await,
         Command::Consume(args) => consume::run(&args).await,
         Command::Migrate(args) => db::migrate(&args).await,
         Command::Summary(args) => summary::run(&args).await,
         Command::Clean(args) => clean::run(&args).await,
+        Command::Config(_) => config::print(argv),
+        Command::Policy(args) => policy::run(&args).await,
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = match config::with_file(&argv) {
+        Ok(expanded) => Cli::parse_from(expanded.args),
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            return ExitCode::from(failure.code);
+        }
+    };
     if let Err(failure) = init_logs(cli.log_format, &cli.log) {
         eprintln!("error: {}", failure.message);
         return ExitCode::from(failure.code);
@@ -126,7 +148,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &argv)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {}", failure.message);

@@ -1,141 +1,34 @@
-//! The counters in the Prometheus text format.
+//! The metrics the library tells the `metrics` facade, kept for Prometheus by
+//! metrics-exporter-prometheus and rendered on each scrape.
 
-use std::fmt::Write;
+use std::time::Duration;
 
-use tower_csp_reports::Stats;
-use tower_csp_reports::dispatch::SinkStats;
-use tower_csp_reports::sink::smtp::SmtpStats;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Reads one counter of a sink.
-type SinkCounter = fn(&SinkStats) -> u64;
+use crate::Failure;
 
-/// Renders the layer's counters, and the mail sink's when there is one, for a Prometheus
-/// scrape.
-pub(crate) fn render(stats: &Stats, mail: Option<SmtpStats>) -> String {
-    let mut out = String::new();
-    let counters = [
-        ("requests", "requests to a report path", stats.requests),
-        (
-            "rejected",
-            "report requests answered with a 4xx",
-            stats.rejected,
-        ),
-        ("received", "reports parsed, valid or not", stats.received),
-        ("invalid", "invalid reports received", stats.invalid),
-        ("filtered", "reports dropped by the filter", stats.filtered),
-        ("sampled", "reports left out by sampling", stats.sampled),
-        ("accepted", "reports handed to the sinks", stats.accepted),
-        (
-            "truncated",
-            "reports beyond the per-request limit",
-            stats.truncated,
-        ),
-        (
-            "rate_limited",
-            "requests refused by the rate limit",
-            stats.rate_limited,
-        ),
-        (
-            "busy",
-            "requests refused with 503 before their body was read (memory budget)",
-            stats.busy,
-        ),
-        (
-            "rejected_overload",
-            "reports refused with 503 because a required sink had no room",
-            stats.rejected_overload,
-        ),
-    ];
-    write_counters(&mut out, "csp_reports", &counters);
-    let per_sink: [(&str, &str, &str, SinkCounter); 5] = [
-        (
-            "sink_delivered_total",
-            "counter",
-            "Reports each sink accepted.",
-            |s| s.delivered,
-        ),
-        (
-            "sink_dropped_total",
-            "counter",
-            "Reports dropped because a sink's queue was full.",
-            |s| s.dropped,
-        ),
-        (
-            "sink_failed_total",
-            "counter",
-            "Reports a sink failed for good.",
-            |s| s.failed,
-        ),
-        (
-            "sink_errors_total",
-            "counter",
-            "Failed calls to each sink.",
-            |s| s.errors,
-        ),
-        (
-            "sink_queued",
-            "gauge",
-            "Reports waiting in each sink's queue.",
-            |s| s.queued as u64,
-        ),
-    ];
-    for (name, kind, help, get) in per_sink {
-        let _ = writeln!(out, "# HELP csp_reports_{name} {help}");
-        let _ = writeln!(out, "# TYPE csp_reports_{name} {kind}");
-        for sink in &stats.sinks {
-            let _ = writeln!(
-                out,
-                "csp_reports_{name}{{sink=\"{}\"}} {}",
-                escape(&sink.name),
-                get(sink)
-            );
+/// Latency buckets, in seconds: from a report answered at once to a store that hangs.
+const SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// How often histograms drop the samples already rendered.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// Installs the process's recorder; call it before the layer and its sinks are built, which
+/// register their metrics with it. Runs inside the runtime (its upkeep is a task).
+pub(crate) fn install() -> Result<PrometheusHandle, Failure> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS)
+        .and_then(PrometheusBuilder::install_recorder)
+        .map_err(|e| Failure::runtime(format!("cannot set up the metrics: {e}")))?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(UPKEEP);
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
         }
-    }
-    if let Some(mail) = mail {
-        render_mail(&mut out, &mail);
-    }
-    out
-}
-
-/// What reached the mail server; failures are in the per-sink counters.
-fn render_mail(out: &mut String, mail: &SmtpStats) {
-    let counters = [
-        (
-            "emails_sent",
-            "emails the mail server accepted",
-            mail.emails_sent,
-        ),
-        (
-            "reports_mailed",
-            "reports in those emails",
-            mail.reports_mailed,
-        ),
-        (
-            "emails_capped",
-            "emails held back by the cap per hour",
-            mail.emails_capped,
-        ),
-        (
-            "reports_capped",
-            "reports in the emails held back by the cap",
-            mail.reports_capped,
-        ),
-    ];
-    write_counters(out, "csp_reports_smtp", &counters);
-}
-
-/// Writes `{prefix}_{name}_total` counters, each with its help and type lines.
-fn write_counters(out: &mut String, prefix: &str, counters: &[(&str, &str, u64)]) {
-    for (name, help, value) in counters {
-        let _ = writeln!(out, "# HELP {prefix}_{name}_total The number of {help}.");
-        let _ = writeln!(out, "# TYPE {prefix}_{name}_total counter");
-        let _ = writeln!(out, "{prefix}_{name}_total {value}");
-    }
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    });
+    Ok(handle)
 }

@@ -160,7 +160,7 @@ impl SmtpSinkBuilder {
             SmtpMode::NewOnly { memory } => {
                 check_limit("smtp new_only memory", memory as u64, MEMORY_LIMIT)?;
             }
-            SmtpMode::PerReport => {}
+            SmtpMode::PerReport | SmtpMode::StoreAlerts { .. } => {}
         }
         check_nonzero("smtp max_mails period", self.per)?;
         let transport = match self.server {

@@ -1,6 +1,8 @@
 //! Email alerts: [`SmtpSink`] mails reports through an SMTP server with [lettre] (Tokio,
 //! rustls), as one email per report, a digest per window, or an alert when a violation not
-//! seen before appears, with a cap on emails per hour.
+//! seen before appears, with a cap on emails per hour. With a store, the store decides
+//! ([`SmtpMode::StoreAlerts`], fed by an [`AlertFeed`](crate::alert::AlertFeed)), so
+//! several collectors mail each new violation and each digest once.
 //!
 //! ```
 //! use std::time::Duration;
@@ -38,10 +40,10 @@
 //! ([`on_sink_error`](crate::CspReportLayerBuilder::on_sink_error)) as a
 //! [`SinkError`](crate::SinkError) whose source is a [`DeliveryError`], and its counters.
 
+mod alerts;
 mod builder;
 mod error;
 mod groups;
-mod limit;
 mod memory;
 mod mode;
 mod render;

@@ -24,6 +24,18 @@ pub enum SmtpMode {
         /// How many fingerprints to remember.
         memory: usize,
     },
+    /// Mails the alerts a store decided ([`Alert`](crate::alert::Alert)s, which an
+    /// [`AlertFeed`](crate::alert::AlertFeed) announces): one email for the new and
+    /// regressed violations that came together, and one per digest. With several collectors
+    /// on one database each is mailed by one of them, and a digest counts the reports of
+    /// all of them. The sink is fed alerts, not reports
+    /// ([`Feed::Alerts`](crate::dispatch::Feed::Alerts)).
+    StoreAlerts {
+        /// Whether new and regressed violations are mailed.
+        violations: bool,
+        /// Whether digests are mailed.
+        digests: bool,
+    },
 }
 
 impl SmtpMode {
@@ -35,6 +47,30 @@ impl SmtpMode {
     /// A digest every `window` at most.
     pub const fn digest(window: Duration) -> Self {
         Self::Digest { window }
+    }
+
+    /// The store's alerts: new and regressed violations, and digests.
+    pub const fn store_alerts() -> Self {
+        Self::StoreAlerts {
+            violations: true,
+            digests: true,
+        }
+    }
+
+    /// The store's alerts on new and regressed violations only.
+    pub const fn store_violations() -> Self {
+        Self::StoreAlerts {
+            violations: true,
+            digests: false,
+        }
+    }
+
+    /// The store's digests only.
+    pub const fn store_digests() -> Self {
+        Self::StoreAlerts {
+            violations: false,
+            digests: true,
+        }
     }
 
     /// Alerts on new violations, remembering up to `memory` fingerprints.

@@ -13,7 +13,7 @@ use crate::report::{blocked_origin, strip_query};
 const LISTED_GROUPS: usize = 50;
 
 /// The longest single value shown in a field list, in characters (policies can be long).
-const FIELD_MAX_CHARS: usize = 2_000;
+pub(super) const FIELD_MAX_CHARS: usize = 2_000;
 
 /// An email ready to go: its subject and its plain-text and HTML bodies.
 ///
@@ -102,7 +102,7 @@ fn headline(report: &Report) -> String {
     format!("{directive} blocked {blocked} on {document}")
 }
 
-fn subject(prefix: &str, rest: &str) -> String {
+pub(super) fn subject(prefix: &str, rest: &str) -> String {
     let subject = if prefix.is_empty() {
         rest.to_owned()
     } else {
@@ -185,10 +185,10 @@ fn html_fields(out: &mut String, report: &Report) {
     out.push_str("</table>\n");
 }
 
-const HTML_HEAD: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n<body style=\"font-family:sans-serif\">\n";
-const HTML_TAIL: &str = "</body></html>\n";
+pub(super) const HTML_HEAD: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n<body style=\"font-family:sans-serif\">\n";
+pub(super) const HTML_TAIL: &str = "</body></html>\n";
 
-fn notices_text(out: &mut String, notices: &[String]) {
+pub(super) fn notices_text(out: &mut String, notices: &[String]) {
     for notice in notices {
         let _ = writeln!(out, "Note: {notice}");
     }
@@ -197,7 +197,7 @@ fn notices_text(out: &mut String, notices: &[String]) {
     }
 }
 
-fn notices_html(out: &mut String, notices: &[String]) {
+pub(super) fn notices_html(out: &mut String, notices: &[String]) {
     for notice in notices {
         let _ = writeln!(
             out,

@@ -1,7 +1,6 @@
 //! The sink: turns each batch the dispatcher hands it into the emails its mode asks for.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -12,13 +11,18 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::time::Instant;
 
 use super::SmtpMode;
+use super::alerts::{render_digest, render_violations};
 use super::builder::{MailSettings, SmtpSinkBuilder};
 use super::error::{DeliveryError, is_permanent};
 use super::groups::Groups;
-use super::limit::{MailLimit, Untold};
 use super::memory::SeenFingerprints;
 use super::render::{Email, GroupKind, render_groups, render_report};
+use crate::alert::{Alert, told_reports};
+use crate::dispatch::Feed;
+use crate::metrics::{self as m, Count};
+use crate::sink::limit::{SendLimit, Untold};
 use crate::sink::{ReportBatch, ReportSink, SinkError};
+use crate::store::ViolationEvent;
 use crate::{Fingerprint, SinkOptions};
 
 /// Emails CSP reports through an SMTP server: one per report, a digest per window, or an
@@ -48,18 +52,43 @@ struct MailSink {
 /// What the sink remembers between batches.
 #[derive(Debug)]
 struct MailState {
-    limit: MailLimit,
+    limit: SendLimit,
     untold: Untold,
     /// `new_only`: the fingerprints already mailed.
     seen: SeenFingerprints,
 }
 
-#[derive(Debug, Default)]
+/// Told to the `metrics` facade too, with the feature of that name.
+#[derive(Debug)]
 struct MailCounters {
-    emails_sent: AtomicU64,
-    reports_mailed: AtomicU64,
-    emails_capped: AtomicU64,
-    reports_capped: AtomicU64,
+    emails_sent: Count,
+    reports_mailed: Count,
+    emails_capped: Count,
+    reports_capped: Count,
+}
+
+impl MailCounters {
+    fn new() -> Self {
+        let count = |name, help| Count::new((name, help), None);
+        Self {
+            emails_sent: count(
+                m::SMTP_EMAILS_SENT,
+                "The number of emails the mail server accepted.",
+            ),
+            reports_mailed: count(
+                m::SMTP_REPORTS_MAILED,
+                "The number of reports in those emails.",
+            ),
+            emails_capped: count(
+                m::SMTP_EMAILS_CAPPED,
+                "The number of emails held back by the cap per hour.",
+            ),
+            reports_capped: count(
+                m::SMTP_REPORTS_CAPPED,
+                "The number of reports in the emails held back by the cap.",
+            ),
+        }
+    }
 }
 
 /// What reached the mail server. Failures are the dispatcher's to count, with every other
@@ -108,7 +137,7 @@ impl SmtpSink {
             _ => 1,
         };
         let state = MailState {
-            limit: MailLimit::new(settings.max_mails, settings.per),
+            limit: SendLimit::new(settings.max_mails, settings.per),
             untold: Untold::default(),
             seen: SeenFingerprints::new(memory),
         };
@@ -117,7 +146,7 @@ impl SmtpSink {
                 settings,
                 transport,
                 state: Mutex::new(state),
-                counters: MailCounters::default(),
+                counters: MailCounters::new(),
             }),
         }
     }
@@ -125,12 +154,11 @@ impl SmtpSink {
     /// What the emails sent so far carried, and what the cap held back.
     pub fn stats(&self) -> SmtpStats {
         let c = &self.inner.counters;
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         SmtpStats {
-            emails_sent: get(&c.emails_sent),
-            reports_mailed: get(&c.reports_mailed),
-            emails_capped: get(&c.emails_capped),
-            reports_capped: get(&c.reports_capped),
+            emails_sent: c.emails_sent.get(),
+            reports_mailed: c.reports_mailed.get(),
+            emails_capped: c.emails_capped.get(),
+            reports_capped: c.reports_capped.get(),
         }
     }
 }
@@ -222,8 +250,8 @@ impl MailSink {
     }
 }
 
-fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
+fn add(counter: &Count, n: u64) {
+    counter.add(usize::try_from(n).unwrap_or(usize::MAX));
 }
 
 #[async_trait]
@@ -262,6 +290,32 @@ impl ReportSink for SmtpSink {
                 })
                 .await?;
             }
+            SmtpMode::StoreAlerts {
+                violations,
+                digests,
+            } => {
+                let events: Vec<&ViolationEvent> = batch
+                    .alerts()
+                    .filter_map(Alert::violation)
+                    .filter(|_| violations)
+                    .collect();
+                if !events.is_empty() {
+                    let reports = events.len() as u64;
+                    let what = format!("alert on {}", count(reports, "violation", "violations"));
+                    sink.mail(reports, what, |notices| {
+                        render_violations(prefix, &events, notices)
+                    })
+                    .await?;
+                }
+                for digest in batch.alerts().filter_map(Alert::digest).filter(|_| digests) {
+                    let reports = told_reports(digest);
+                    let what = format!("digest of {}", count(reports, "report", "reports"));
+                    sink.mail(reports, what, |notices| {
+                        render_digest(prefix, digest, notices)
+                    })
+                    .await?;
+                }
+            }
             SmtpMode::NewOnly { .. } => {
                 let groups = sink.new_violations(batch);
                 if groups.is_empty() {
@@ -283,7 +337,8 @@ impl ReportSink for SmtpSink {
     }
 
     /// One report per call in `per_report` mode; a whole window per call, gathered by the
-    /// dispatcher, in `digest` mode; bursts of a second in `new_only` mode. An email the
+    /// dispatcher, in `digest` mode; bursts of a second in `new_only` mode, and of the
+    /// store's alerts in `store_alerts` mode (fed alerts, not reports). An email the
     /// server could not take is offered again for about a quarter of an hour (1 s to 60 s
     /// apart).
     fn default_options(&self) -> SinkOptions {
@@ -299,6 +354,10 @@ impl ReportSink for SmtpSink {
             SmtpMode::NewOnly { .. } => options
                 .batch_size(settings.max_pending)
                 .linger(Duration::from_secs(1)),
+            SmtpMode::StoreAlerts { .. } => options
+                .feed(Feed::Alerts)
+                .batch_size(settings.max_pending)
+                .linger(Duration::from_secs(1)),
         }
     }
 }
@@ -312,7 +371,7 @@ impl fmt::Debug for SmtpSink {
 }
 
 /// What the next email must say about the emails and reports that did not go out.
-fn notices(untold: &Untold, limit: &MailLimit) -> Vec<String> {
+fn notices(untold: &Untold, limit: &SendLimit) -> Vec<String> {
     let mut notices = Vec::new();
     if untold.capped_mails > 0 {
         notices.push(format!(
@@ -392,7 +451,7 @@ mod tests {
 
     #[test]
     fn notices_say_what_was_held_back() {
-        let limit = MailLimit::new(20, Duration::from_secs(3600));
+        let limit = SendLimit::new(20, Duration::from_secs(3600));
         let untold = Untold {
             capped_mails: 3,
             capped_reports: 7,

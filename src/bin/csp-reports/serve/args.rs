@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, ValueEnum};
 
+use super::intake::IntakeArgs;
+use super::report_log::ReportLogArgs;
 use crate::db::DbArgs;
 use crate::mail::MailArgs;
 use crate::nats::NatsArgs;
@@ -74,6 +76,20 @@ pub(crate) struct Args {
     )]
     pub(crate) trusted_proxies: Vec<String>,
 
+    #[command(flatten)]
+    pub(crate) report_log: ReportLogArgs,
+
+    /// Keep the query strings, fragments and credentials of the reported URLs (document,
+    /// referrer, blocked and source URLs, in the fields and the raw JSON); by default they
+    /// are removed before anything is logged, stored or mailed.
+    #[arg(long, env = "CSP_REPORTS_KEEP_QUERY")]
+    pub(crate) keep_query: bool,
+
+    /// How much of the client's address is kept: off (none), truncated (its /24 or /48
+    /// network) or full.
+    #[arg(long, env = "CSP_REPORTS_CLIENT_IP", value_enum, default_value_t = ClientIpChoice::Truncated)]
+    pub(crate) client_ip: ClientIpChoice,
+
     /// PEM certificate chain: serve HTTPS (browsers send Reporting API reports only to
     /// https endpoints).
     #[arg(long, env = "CSP_REPORTS_TLS_CERT", requires = "tls_key")]
@@ -115,10 +131,28 @@ pub(crate) struct Args {
     pub(crate) shutdown_timeout: Duration,
 
     #[command(flatten)]
+    pub(crate) intake: IntakeArgs,
+
+    #[command(flatten)]
     pub(crate) connections: ConnectionArgs,
 
     #[command(flatten)]
     pub(crate) nats: NatsArgs,
+
+    #[command(flatten)]
+    pub(crate) endpoints: EndpointArgs,
+
+    #[command(flatten)]
+    pub(crate) alerts: super::alerts::AlertArgs,
+
+    /// Serve the dashboard on this address, a listener of its own (off unless given). Its
+    /// password comes from CSP_REPORTS_ADMIN_PASSWORD or --admin-password-file.
+    #[arg(long, env = "CSP_REPORTS_ADMIN_LISTEN")]
+    pub(crate) admin_listen: Option<SocketAddr>,
+
+    /// A file whose first line is the dashboard's password.
+    #[arg(long, env = "CSP_REPORTS_ADMIN_PASSWORD_FILE")]
+    pub(crate) admin_password_file: Option<PathBuf>,
 }
 
 /// What one client may hold open, and for how long: the endpoint is public.
@@ -173,6 +207,17 @@ pub(crate) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// How much of the client's address is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ClientIpChoice {
+    /// No address.
+    Off,
+    /// The /24 (IPv4) or /48 (IPv6) network.
+    Truncated,
+    /// The whole address.
+    Full,
+}
+
 /// What happens when the store's queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Overload {
@@ -191,4 +236,37 @@ pub(crate) enum MailMode {
     PerReport,
     /// An email only when a violation not seen before appears.
     NewOnly,
+}
+
+/// Health and metrics: where a load balancer and Prometheus ask.
+#[derive(Debug, Clone, ClapArgs)]
+#[command(next_help_heading = "Health and metrics")]
+pub(crate) struct EndpointArgs {
+    /// Serve Prometheus metrics on /metrics at this address, a listener of their own (health
+    /// is answered there too). Without it, or --public-metrics, metrics are not served.
+    #[arg(long, env = "CSP_REPORTS_METRICS_LISTEN", value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<SocketAddr>,
+
+    /// Also serve /metrics on the public listener (it tells anyone what the collector sees).
+    #[arg(long, env = "CSP_REPORTS_PUBLIC_METRICS")]
+    pub(crate) public_metrics: bool,
+
+    /// The liveness path: 200 while the process serves.
+    #[arg(long, env = "CSP_REPORTS_HEALTHZ_PATH", default_value = "/healthz", value_parser = parse_endpoint_path)]
+    pub(crate) healthz_path: String,
+
+    /// The readiness path: 200 while the store answers a ping (asked at most once a second),
+    /// 503 while it does not.
+    #[arg(long, env = "CSP_REPORTS_READYZ_PATH", default_value = "/readyz", value_parser = parse_endpoint_path)]
+    pub(crate) readyz_path: String,
+}
+
+fn parse_endpoint_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text.contains(['?', '#']) || text.chars().any(char::is_whitespace)
+    {
+        return Err(format!(
+            "{text:?}: a path starts with / and has no query, fragment or space (e.g. /healthz)"
+        ));
+    }
+    Ok(text.to_owned())
 }

@@ -5,7 +5,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::listener::Collector;
+use super::stack::Collector;
 use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioExecutor;

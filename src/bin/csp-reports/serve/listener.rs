@@ -11,24 +11,26 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 use tower_csp_reports::CspReportLayer;
-use tower_layer::Layer;
 
 use super::args::{Args, ConnectionArgs};
 use super::connection::{Connection, Timeouts};
-use super::endpoints::Endpoints;
+use super::endpoints::{Endpoints, METRICS_PATH, Routes};
+use super::health::Readiness;
 use super::limits::{AcceptBackoff, connection_cap, is_connection_error};
+use super::metrics_listener;
+use super::stack::collector;
 use super::tls::tls_acceptor;
 use crate::Failure;
-use tower_csp_reports::sink::SmtpSink;
-
-/// The collector's service: the report layer in front of health and metrics.
-pub(super) type Collector = tower_csp_reports::CspReport<Endpoints>;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_csp_reports::alert::AlertTask;
 
 /// Serves until SIGINT or SIGTERM, then drains open connections and every sink's queue.
 pub(crate) async fn run(
     args: &Args,
     layer: CspReportLayer,
-    mail: Option<SmtpSink>,
+    readiness: Arc<Readiness>,
+    metrics: PrometheusHandle,
+    alerts: Option<AlertTask>,
 ) -> Result<(), Failure> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -51,13 +53,35 @@ pub(crate) async fn run(
             "--max-connections lowered to fit the open-file limit"
         );
     }
+    let endpoints = &args.endpoints;
+    let routes = |metrics| Routes {
+        healthz: endpoints.healthz_path.clone(),
+        readyz: endpoints.readyz_path.clone(),
+        readiness: Arc::clone(&readiness),
+        metrics,
+    };
+    // Dropped, and so stopped, when `run` returns.
+    let _metrics_listener = match endpoints.metrics_listen {
+        Some(address) => {
+            let listener = metrics_listener::bind(address).await?;
+            let address = listener
+                .local_addr()
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            tracing::info!(target: "csp_reports", metrics_address = %address, "metrics on http://{address}{METRICS_PATH}");
+            let served = Endpoints::new(routes(Some(metrics.clone())));
+            Some(AbortOnDrop(tokio::spawn(metrics_listener::serve(
+                listener, served,
+            ))))
+        }
+        None => None,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(target: "csp_reports", address = %address, paths = ?args.paths, max_connections = cap.max, "listening on {scheme}://{address}");
 
-    let service = layer.layer(Endpoints {
-        handle: handle.clone(),
-        mail,
-    });
+    let service = collector(
+        &layer,
+        Endpoints::new(routes(endpoints.public_metrics.then_some(metrics))),
+    );
     let builder = Arc::new(http_builder(limits));
     let timeouts = Timeouts {
         header_read: limits.header_read_timeout,
@@ -141,7 +165,15 @@ pub(crate) async fn run(
         tracing::warn!(target: "csp_reports", "open connections did not finish in time");
     }
     tracing::info!(target: "csp_reports", "delivering queued reports");
-    if tokio::time::timeout(args.shutdown_timeout, handle.shutdown())
+    let drain = async {
+        if let Some(alerts) = alerts {
+            // The store's last writes decide the last alerts: they go out before the end.
+            handle.flush().await;
+            alerts.stop().await;
+        }
+        handle.shutdown().await;
+    };
+    if tokio::time::timeout(args.shutdown_timeout, drain)
         .await
         .is_err()
     {
@@ -156,6 +188,15 @@ pub(crate) async fn run(
         "stopped"
     );
     Ok(())
+}
+
+/// A task that stops when its owner goes.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// How many connections the kernel holds for the collector before it accepts them: those

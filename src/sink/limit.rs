@@ -1,20 +1,20 @@
-//! The cap on emails per period, and the count of what it held back.
+//! The cap on messages (emails, webhook posts) per period, and the count of what it held back.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// At most `max` emails in any sliding `period`.
+/// At most `max` messages in any sliding `period`.
 #[derive(Debug)]
-pub(super) struct MailLimit {
+pub(crate) struct SendLimit {
     max: u32,
     period: Duration,
     sent: VecDeque<Instant>,
 }
 
-impl MailLimit {
-    pub(super) fn new(max: u32, period: Duration) -> Self {
+impl SendLimit {
+    pub(crate) fn new(max: u32, period: Duration) -> Self {
         Self {
             max,
             period,
@@ -22,8 +22,8 @@ impl MailLimit {
         }
     }
 
-    /// Takes a slot for one email now, if the cap allows it.
-    pub(super) fn try_take(&mut self, now: Instant) -> bool {
+    /// Takes a slot for one message now, if the cap allows it.
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
         while let Some(&oldest) = self.sent.front() {
             if now.saturating_duration_since(oldest) >= self.period {
                 self.sent.pop_front();
@@ -39,34 +39,36 @@ impl MailLimit {
         }
     }
 
-    /// Frees the slot taken last, for an email that did not go out after all.
-    pub(super) fn give_back(&mut self) {
+    /// Frees the slot taken last, for a message that did not go out after all.
+    pub(crate) fn give_back(&mut self) {
         self.sent.pop_back();
     }
 
-    pub(super) fn max(&self) -> u32 {
+    #[cfg_attr(not(feature = "smtp"), allow(dead_code))]
+    pub(crate) fn max(&self) -> u32 {
         self.max
     }
 
-    pub(super) fn period(&self) -> Duration {
+    #[cfg_attr(not(feature = "smtp"), allow(dead_code))]
+    pub(crate) fn period(&self) -> Duration {
         self.period
     }
 }
 
 /// What was not mailed, to be told in the next email that goes out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Untold {
+pub(crate) struct Untold {
     /// Emails held back by the cap.
-    pub(super) capped_mails: u64,
+    pub(crate) capped_mails: u64,
     /// The reports those emails were about.
-    pub(super) capped_reports: u64,
+    pub(crate) capped_reports: u64,
     /// Reports dropped because too many were waiting (the server was away too long).
-    pub(super) dropped_reports: u64,
+    pub(crate) dropped_reports: u64,
 }
 
 impl Untold {
     /// Forgets what `told` said, keeping what happened since.
-    pub(super) fn forget(&mut self, told: &Self) {
+    pub(crate) fn forget(&mut self, told: &Self) {
         self.capped_mails -= told.capped_mails.min(self.capped_mails);
         self.capped_reports -= told.capped_reports.min(self.capped_reports);
         self.dropped_reports -= told.dropped_reports.min(self.dropped_reports);
@@ -80,7 +82,7 @@ mod tests {
     #[test]
     fn allows_max_per_sliding_period() {
         let start = Instant::now();
-        let mut limit = MailLimit::new(2, Duration::from_secs(60));
+        let mut limit = SendLimit::new(2, Duration::from_secs(60));
         assert!(limit.try_take(start));
         assert!(limit.try_take(start + Duration::from_secs(10)));
         assert!(!limit.try_take(start + Duration::from_secs(20)));
