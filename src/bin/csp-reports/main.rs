@@ -1,5 +1,6 @@
-//! `csp-reports`: a standalone collector of Content-Security-Policy reports, and the jobs
-//! that run from cron: schema migration, summaries, retention and the policy builder.
+//! `csp-reports`: a standalone collector of Content-Security-Policy reports, the consumer
+//! that writes a NATS JetStream stream of them into the store, and the jobs that run from
+//! cron: schema migration, summaries, retention and the policy builder.
 
 mod clean;
 mod config;
