@@ -47,7 +47,11 @@ async fn metrics_are_served_on_their_own_listener_and_not_on_the_public_one() {
     assert_ne!(public, private);
 
     for i in 0..3 {
-        let body = legacy(&format!("https://s.example/p{i}"), "img-src", "https://x.example/a.png");
+        let body = legacy(
+            &format!("https://s.example/p{i}"),
+            "img-src",
+            "https://x.example/a.png",
+        );
         let answer = send(public, post("/csp-report", "application/csp-report", body)).await;
         assert_eq!(answer.status.as_u16(), 204, "{}", answer.body);
     }
@@ -102,7 +106,10 @@ async fn metrics_are_served_on_their_own_listener_and_not_on_the_public_one() {
         "# TYPE csp_reports_sink_queued gauge",
         "# TYPE csp_reports_request_duration_seconds histogram",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "no {line:?} in:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in:\n{metrics}"
+        );
     }
     // Every request took less than the largest bucket, so the last one holds all four.
     assert_eq!(
@@ -116,7 +123,10 @@ async fn metrics_are_served_on_their_own_listener_and_not_on_the_public_one() {
 
     for addr in [public, private] {
         let health = send(addr, request("GET", "/healthz")).await;
-        assert_eq!((health.status.as_u16(), health.body.as_str()), (200, "ok\n"));
+        assert_eq!(
+            (health.status.as_u16(), health.body.as_str()),
+            (200, "ok\n")
+        );
         let nosniff = health.headers.get("x-content-type-options");
         assert_eq!(nosniff.map(|v| v.as_bytes()), Some(&b"nosniff"[..]));
         // Nothing to reach with --no-store: ready.
@@ -217,7 +227,10 @@ fn bad_health_and_metrics_flags_are_refused() {
     for (options, code, says) in cases {
         let (exit, stderr) = serve_fails(options);
         assert_eq!(exit, Some(*code), "{options:?}: {stderr}");
-        assert!(stderr.contains(says), "{options:?} should say {says:?}: {stderr}");
+        assert!(
+            stderr.contains(says),
+            "{options:?} should say {says:?}: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{options:?}: {stderr}");
     }
 }

@@ -153,12 +153,12 @@ async fn postgres_down_for_30_s_loses_no_report_answered_2xx() {
     ]);
     let addr = served.addr;
     let metrics_line = served.wait_for_line("metrics on http://").unwrap();
-    let metrics: SocketAddr = serde_json::from_str::<serde_json::Value>(&metrics_line).unwrap()
-        ["metrics_address"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let metrics: SocketAddr =
+        serde_json::from_str::<serde_json::Value>(&metrics_line).unwrap()["metrics_address"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
     assert_eq!(get(addr, "/readyz").await.0, 200, "ready before the outage");
     let pid = served.pid();
     let rss_at_start = rss_kib(pid);
@@ -265,10 +265,21 @@ async fn postgres_down_for_30_s_loses_no_report_answered_2xx() {
         down_probes.len(),
     );
 
-    assert!(answers.other.is_empty(), "other answers: {:?}", answers.other);
+    assert!(
+        answers.other.is_empty(),
+        "other answers: {:?}",
+        answers.other
+    );
     assert!(lost.is_empty(), "answered 2xx but not stored: {lost:?}");
-    assert!(duplicated.is_empty(), "stored more than once: {duplicated:?}");
-    assert_eq!(rows.len(), answered_2xx.len(), "rows == reports answered 2xx");
+    assert!(
+        duplicated.is_empty(),
+        "stored more than once: {duplicated:?}"
+    );
+    assert_eq!(
+        rows.len(),
+        answered_2xx.len(),
+        "rows == reports answered 2xx"
+    );
     assert!(
         refused_but_stored.is_empty(),
         "answered 503 yet stored: {refused_but_stored:?}"
@@ -277,8 +288,15 @@ async fn postgres_down_for_30_s_loses_no_report_answered_2xx() {
         !answers.refused.is_empty(),
         "the queue never filled: the outage was too short to test admission"
     );
-    assert_eq!(answers.refused_without_retry_after, 0, "503 without Retry-After");
-    assert_eq!(queued, Some(0.0), "the queue did not drain after the outage");
+    assert_eq!(
+        answers.refused_without_retry_after, 0,
+        "503 without Retry-After"
+    );
+    assert_eq!(
+        queued,
+        Some(0.0),
+        "the queue did not drain after the outage"
+    );
     assert!(
         rss_peak < rss_at_start + RSS_GROWTH_BOUND_KIB,
         "RSS grew from {rss_at_start} KiB to {rss_peak} KiB"

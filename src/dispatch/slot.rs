@@ -103,10 +103,7 @@ impl Slot {
     }
 
     pub(crate) fn stats(&self) -> SinkStats {
-        self.counters.snapshot(
-            self.sink.name(),
-            self.options.required,
-            self.queued.get(),
-        )
+        self.counters
+            .snapshot(self.sink.name(), self.options.required, self.queued.get())
     }
 }

@@ -216,7 +216,8 @@ pub(crate) struct EndpointArgs {
 }
 
 fn parse_endpoint_path(text: &str) -> Result<String, String> {
-    if !text.starts_with('/') || text.contains(['?', '#']) || text.chars().any(char::is_whitespace) {
+    if !text.starts_with('/') || text.contains(['?', '#']) || text.chars().any(char::is_whitespace)
+    {
         return Err(format!(
             "{text:?}: a path starts with / and has no query, fragment or space (e.g. /healthz)"
         ));

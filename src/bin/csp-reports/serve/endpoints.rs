@@ -59,7 +59,10 @@ impl Service<Request<Incoming>> for Endpoints {
                 Ok(if routes.readiness.ready().await {
                     text(StatusCode::OK, "ready\n")
                 } else {
-                    text(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer\n")
+                    text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the store does not answer\n",
+                    )
                 })
             });
         }

@@ -67,7 +67,9 @@ pub(crate) async fn run(
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             tracing::info!(target: "csp_reports", metrics_address = %address, "metrics on http://{address}{METRICS_PATH}");
             let served = Endpoints::new(routes(Some(metrics.clone())));
-            Some(AbortOnDrop(tokio::spawn(metrics_listener::serve(listener, served))))
+            Some(AbortOnDrop(tokio::spawn(metrics_listener::serve(
+                listener, served,
+            ))))
         }
         None => None,
     };
