@@ -277,7 +277,8 @@ mod tests {
         ];
         let evidence = PolicyEvidence::assemble(TimeRange::all(), rows);
         assert_eq!(evidence.reports, 13);
-        let shape: Vec<(&str, u64, Vec<(&str, u64, u64, Option<u32>)>)> = evidence
+        type Blocked<'a> = (&'a str, u64, u64, Option<u32>);
+        let shape: Vec<(&str, u64, Vec<Blocked<'_>>)> = evidence
             .directives
             .iter()
             .map(|d| {
