@@ -95,6 +95,8 @@ mod assemble;
 mod blocked;
 mod build;
 mod directive;
+mod error;
+mod header;
 mod observation;
 mod observe;
 mod parse;
@@ -106,8 +108,9 @@ mod wildcard;
 
 pub use blocked::Code;
 pub use build::{BuildError, PolicyBuilder, Proposer};
+pub use error::{Dropped, PolicyError};
+pub use header::{Directive, Policy};
 pub use observation::Observation;
-pub use parse::{Directive, Dropped, Policy, PolicyError};
 pub use proposal::{
     AddedSource, ChangeKind, CurrentPolicy, DirectiveChange, MAX_PAGES, NeedsNonce, PolicyOrigin,
     Proposal, SkipReason, Skipped, Totals,
