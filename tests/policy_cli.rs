@@ -232,13 +232,11 @@ async fn proposals_from_a_served_store() {
     assert_eq!(from_env["header"], "img-src data: https://ads.example");
 
     // Nothing in the range, or under the prefix: exit 1, and it says so.
-    for more in [&["--document-prefix", "https://nowhere.example/"][..]] {
-        let output = run(more, &[]);
-        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
-        let error = text(&output.stderr);
-        assert!(error.contains("nothing to build from"), "{error}");
-        assert!(error.contains("https://nowhere.example/"), "{error}");
-    }
+    let output = run(&["--document-prefix", "https://nowhere.example/"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let error = text(&output.stderr);
+    assert!(error.contains("nothing to build from"), "{error}");
+    assert!(error.contains("https://nowhere.example/"), "{error}");
     let past = policy(
         &dir,
         &[db[0], db[1], "--since", "2001-01-01", "--to", "2001-02-01"],

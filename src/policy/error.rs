@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// A policy that [`Policy::parse`] refuses, naming the directive at fault.
+/// A policy that [`Policy::parse`](super::Policy::parse) refuses, naming the directive at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PolicyError {
@@ -70,7 +70,7 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-/// What [`Policy::parse_lenient`] left out, and why.
+/// What [`Policy::parse_lenient`](super::Policy::parse_lenient) left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Dropped {

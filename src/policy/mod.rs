@@ -84,6 +84,13 @@
 //! shows the reports and pages behind every source and which policy it started from;
 //! [`PolicyBuilder::min_reports`] and a base policy guard against a few forged reports.
 //!
+//! # From a store
+//!
+//! [`Proposer::propose_from_store`] reads what the stored violations of a range say
+//! ([`ReportStore::policy_evidence`](crate::store::ReportStore::policy_evidence): per
+//! directive, each blocked value with its reports and pages, and the policies carried) and
+//! proposes from it; `csp-reports policy` does that on the command line.
+//!
 //! # Output
 //!
 //! [`Proposal`] is `serde::Serialize`; its `Display` is the text for a terminal or a page,
