@@ -31,8 +31,12 @@ pub(crate) struct Args {
     #[arg(long, default_value = "now", long_help = format!("End of the range (excluded): {FORMS}."))]
     to: String,
 
-    /// Only violations on pages whose URL starts with this (e.g. https://example.com/).
-    #[arg(long, env = "CSP_REPORTS_DOCUMENT_PREFIX", value_name = "URL")]
+    #[arg(
+        long,
+        env = "CSP_REPORTS_DOCUMENT_PREFIX",
+        value_name = "URL",
+        help = "Only violations on pages whose URL starts with this (e.g. https://example.com/)."
+    )]
     document_prefix: Option<String>,
 
     /// The current policy to start from (default: the original-policy most reports carried).
@@ -55,9 +59,14 @@ pub(crate) struct Args {
     #[arg(long)]
     include_ignored: bool,
 
-    /// From how many subdomains of one site (same scheme and port) a directive gets
-    /// https://*.site instead of each host.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..))]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u16).range(2..),
+        help = "From how many subdomains of one site (same scheme and port) a directive gets \
+                https://*.site instead of each host."
+    )]
     wildcard_threshold: u16,
 
     /// Never merge subdomains into a wildcard (for sites whose subdomains are not all yours).
