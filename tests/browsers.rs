@@ -33,7 +33,9 @@ use browser::{Browser, Running, TempDir, Trust, browser_command, version};
 use site::{Delivery, EVAL_CODE, INLINE_SCRIPT, INLINE_STYLE, MANY, Site, Tls, many_style};
 
 /// How long a browser may take to deliver every expected report.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+// An upper bound, not a goal: the wait ends as soon as the reports are in. Generous, as a
+// browser's start on a loaded 2-core machine can take tens of seconds.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long to keep listening after the last expected report, to catch resent or extra ones.
 const AFTER: Duration = Duration::from_secs(3);
 
@@ -388,10 +390,15 @@ async fn run(browser: Browser, case: Case) {
             "{browser:?}: {} uploads, the largest {largest} bytes with {most} reports",
             posts.len()
         );
-        assert!(
-            largest > 64 * 1024,
-            "a batch over the old 64 KiB limit\n{summary}"
-        );
+        // Firefox sends the whole page's reports as one upload; Chromium splits them by
+        // timing (three uploads on a quiet machine, the largest over 64 KiB; more and
+        // smaller ones under load), so only Firefox's is sure to exceed the old limit.
+        if browser == Browser::Firefox {
+            assert!(
+                largest > 64 * 1024,
+                "a batch over the old 64 KiB limit\n{summary}"
+            );
+        }
     }
     if case.cross_origin && case.delivery == Delivery::ReportTo {
         let preflights: Vec<_> = uploads.iter().filter(|u| u.method == "OPTIONS").collect();

@@ -13,6 +13,9 @@ use std::process::{Command, Output, Stdio};
 
 use http_client::{post, send};
 use served::Served;
+use tower_csp_reports::sqlite::SqliteStore;
+use tower_csp_reports::store::ReportStore;
+use tower_csp_reports::{Report, ReportBatch};
 
 const BIN: &str = env!("CARGO_BIN_EXE_csp-reports");
 
@@ -290,6 +293,139 @@ async fn proposals_from_a_served_store() {
         assert!(
             text(&output.stderr).contains(says),
             "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn help_names_every_setting() {
+    let help = policy(&scratch(), &["--help"], &[]);
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    for setting in [
+        "--since",
+        "--to",
+        "--document-prefix",
+        "CSP_REPORTS_DOCUMENT_PREFIX",
+        "--base",
+        "CSP_REPORTS_BASE_POLICY",
+        "--format",
+        "--allow-unsafe-inline",
+        "--allow-unsafe-eval",
+        "--include-ignored",
+        "--wildcard-threshold",
+        "--no-wildcards",
+        "--min-reports",
+        "--database-url",
+        "7 days ago",
+    ] {
+        assert!(
+            help.contains(setting),
+            "policy --help lacks {setting}:\n{help}"
+        );
+    }
+}
+
+/// Wildcards and their settings, a minimum of reports, and reports that carry no policy: on a
+/// SQLite file written by the library.
+#[tokio::test]
+async fn wildcards_minimums_and_a_missing_policy() {
+    let dir = scratch();
+    let file = dir.join("wildcards.db");
+    let store = SqliteStore::builder(&file).build().unwrap();
+    store.migrate().await.unwrap();
+    let mut reports = Vec::new();
+    for (document, blocked, policy) in [
+        (
+            "https://site.example/",
+            "https://a.img.example/1.png",
+            STRICT,
+        ),
+        (
+            "https://site.example/",
+            "https://b.img.example/1.png",
+            STRICT,
+        ),
+        (
+            "https://site.example/",
+            "https://c.img.example/1.png",
+            STRICT,
+        ),
+        (
+            "https://site.example/x",
+            "https://c.img.example/2.png",
+            STRICT,
+        ),
+        ("https://bare.example/", "https://cdn.example/1.png", ""),
+    ] {
+        let mut report = Report::csp(document, "img-src", blocked);
+        report.original_policy = Some(policy.into());
+        reports.push(report);
+    }
+    store.write(&ReportBatch::from(reports)).await.unwrap();
+    let url = format!("sqlite://{}", file.display());
+    let run = |more: &[&str]| {
+        let args = [
+            &["--database-url", url.as_str(), "--since", "1 day"][..],
+            more,
+        ]
+        .concat();
+        policy(&dir, &args, &[])
+    };
+    let site = [
+        "--format",
+        "json",
+        "--document-prefix",
+        "https://site.example/",
+    ];
+    let header = |more: &[&str]| json(&run(&[&site[..], more].concat()))["header"].clone();
+    assert_eq!(
+        header(&[]),
+        "default-src 'none'; img-src https://*.img.example; report-uri /csp-report"
+    );
+    let each = "default-src 'none'; img-src https://a.img.example https://b.img.example \
+                https://c.img.example; report-uri /csp-report";
+    assert_eq!(header(&["--no-wildcards"]), each);
+    assert_eq!(header(&["--wildcard-threshold", "4"]), each);
+    assert_eq!(
+        header(&["--no-wildcards", "--min-reports", "2"]),
+        "default-src 'none'; img-src https://c.img.example; report-uri /csp-report"
+    );
+
+    let bare = ["--document-prefix", "https://bare.example/"];
+    let output = run(&bare);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("with --base"),
+        "{}",
+        text(&output.stderr)
+    );
+    let based = json(&run(&[
+        &bare[..],
+        &["--format", "json", "--base", "img-src 'self'"],
+    ]
+    .concat()));
+    assert_eq!(based["header"], "img-src 'self' https://cdn.example");
+
+    for (more, says) in [
+        (&["--wildcard-threshold", "1"][..], "--wildcard-threshold"),
+        (
+            &["--no-wildcards", "--wildcard-threshold", "3"][..],
+            "cannot be used with",
+        ),
+        (&["--min-reports", "0"][..], "--min-reports"),
+    ] {
+        let output = run(more);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{more:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(
+            text(&output.stderr).contains(says),
+            "{more:?}: {}",
             text(&output.stderr)
         );
     }

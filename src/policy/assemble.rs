@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::blocked::{Code, Origin};
 use super::directive;
+use super::error::Dropped;
+use super::header::{Directive, Policy};
 use super::observation::Observation;
 use super::observe::{Evidence, MAX_TEXT, Work};
-use super::parse::{Directive, Dropped, Policy};
 use super::proposal::{
     AddedSource, ChangeKind, CurrentPolicy, DirectiveChange, MAX_PAGES, NeedsNonce, PolicyOrigin,
     Proposal, SkipReason, Skipped, Totals,

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::error::Dropped;
+use super::header::Policy;
 use super::observation::Observation;
 use super::observe::Work;
-use super::parse::{Dropped, Policy};
 use super::proposal::{PolicyOrigin, Proposal};
 use crate::ConfigError;
 

@@ -84,6 +84,13 @@
 //! shows the reports and pages behind every source and which policy it started from;
 //! [`PolicyBuilder::min_reports`] and a base policy guard against a few forged reports.
 //!
+//! # From a store
+//!
+//! [`Proposer::propose_from_store`] reads what the stored violations of a range say
+//! ([`ReportStore::policy_evidence`](crate::store::ReportStore::policy_evidence): per
+//! directive, each blocked value with its reports and pages, and the policies carried) and
+//! proposes from it; `csp-reports policy` does that on the command line.
+//!
 //! # Output
 //!
 //! [`Proposal`] is `serde::Serialize`; its `Display` is the text for a terminal or a page,
@@ -95,6 +102,8 @@ mod assemble;
 mod blocked;
 mod build;
 mod directive;
+mod error;
+mod header;
 mod observation;
 mod observe;
 mod parse;
@@ -106,8 +115,9 @@ mod wildcard;
 
 pub use blocked::Code;
 pub use build::{BuildError, PolicyBuilder, Proposer};
+pub use error::{Dropped, PolicyError};
+pub use header::{Directive, Policy};
 pub use observation::Observation;
-pub use parse::{Directive, Dropped, Policy, PolicyError};
 pub use proposal::{
     AddedSource, ChangeKind, CurrentPolicy, DirectiveChange, MAX_PAGES, NeedsNonce, PolicyOrigin,
     Proposal, SkipReason, Skipped, Totals,

@@ -7,8 +7,8 @@ use super::allows::list_allows;
 use super::blocked::{Blocked, Code, Origin, Unusable};
 use super::build::{PolicyBuilder, Proposer};
 use super::directive::{self, DirectiveInfo, SAFE_SCHEMES};
+use super::header::{Directive, Policy};
 use super::observation::Observation;
-use super::parse::{Directive, Policy};
 use super::proposal::SkipReason;
 use super::source::Source;
 

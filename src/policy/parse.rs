@@ -2,165 +2,10 @@
 //! gives; [`Policy::parse_lenient`], for the `original-policy` of reports, which keeps what
 //! it does not know.
 
-use std::fmt;
-
-use serde::Serialize;
-
 use super::directive::{self, Values};
-use super::source::Source;
-
-/// A Content-Security-Policy: its directives, in the order written, each with its values.
-///
-/// ```
-/// use tower_csp_reports::policy::Policy;
-///
-/// let policy = Policy::parse("default-src 'none'; IMG-SRC 'self' https://CDN.example").unwrap();
-/// assert_eq!(policy.directive("img-src").unwrap().values(), ["'self'", "https://cdn.example"]);
-/// assert_eq!(policy.to_string(), "default-src 'none'; img-src 'self' https://cdn.example");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Policy {
-    directives: Vec<Directive>,
-}
-
-/// One directive of a [`Policy`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Directive {
-    name: String,
-    values: Vec<String>,
-}
-
-impl Directive {
-    /// The name, lowercase.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The values: source expressions normalized (keywords, schemes and hosts lowercase),
-    /// anything else as written.
-    pub fn values(&self) -> &[String] {
-        &self.values
-    }
-
-    pub(crate) fn new(name: &str, values: Vec<String>) -> Self {
-        Self {
-            name: name.to_owned(),
-            values,
-        }
-    }
-
-    pub(crate) fn values_mut(&mut self) -> &mut Vec<String> {
-        &mut self.values
-    }
-}
-
-impl fmt::Display for Directive {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
-        for value in &self.values {
-            write!(f, " {value}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for Policy {
-    /// The header value: directives joined by `; `.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (at, directive) in self.directives.iter().enumerate() {
-            if at > 0 {
-                f.write_str("; ")?;
-            }
-            directive.fmt(f)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::str::FromStr for Policy {
-    type Err = PolicyError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::parse(text)
-    }
-}
-
-/// A policy that [`Policy::parse`] refuses, naming the directive at fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PolicyError {
-    /// Nothing but white space and semicolons.
-    Empty,
-    /// A comma: a header value with several policies. Give them one at a time.
-    SeveralPolicies,
-    /// A directive name that is not one of CSP Level 3 (or one of its deprecated ones).
-    UnknownDirective {
-        /// The name, as given.
-        directive: String,
-    },
-    /// The same directive twice (browsers would ignore the second).
-    DuplicateDirective {
-        /// The name.
-        directive: String,
-    },
-    /// A value that the directive does not take.
-    InvalidValue {
-        /// The directive's name.
-        directive: String,
-        /// The value, as given.
-        value: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-}
-
-impl PolicyError {
-    /// The directive at fault, when there is one.
-    pub fn directive(&self) -> Option<&str> {
-        match self {
-            Self::Empty | Self::SeveralPolicies => None,
-            Self::UnknownDirective { directive }
-            | Self::DuplicateDirective { directive }
-            | Self::InvalidValue { directive, .. } => Some(directive),
-        }
-    }
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Empty => f.write_str("the policy is empty"),
-            Self::SeveralPolicies => {
-                f.write_str("the policy holds a comma, which separates several policies: give one")
-            }
-            Self::UnknownDirective { directive } => {
-                write!(f, "unknown directive {directive:?}")
-            }
-            Self::DuplicateDirective { directive } => {
-                write!(f, "directive {directive:?} is given twice")
-            }
-            Self::InvalidValue {
-                directive,
-                value,
-                reason,
-            } => write!(f, "invalid value {value:?} in {directive:?}: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for PolicyError {}
-
-/// What [`Policy::parse_lenient`] left out, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Dropped {
-    /// The directive (empty when a whole directive or policy was left out).
-    pub directive: String,
-    /// What was left out, with control characters escaped and cut to 200 bytes.
-    pub value: String,
-    /// Why.
-    pub reason: &'static str,
-}
+use super::error::{Dropped, PolicyError};
+use super::header::{Directive, Policy};
+use super::source::{Source, is_url_byte};
 
 /// The cut marker the report parser ends a shortened field with.
 const CUT: char = '…';
@@ -186,32 +31,9 @@ fn is_value_char(b: u8) -> bool {
 /// nothing that means something in HTML or a shell (`"`, `<`, `>`, `\`, `` ` ``, braces).
 fn is_plain_token(token: &str) -> bool {
     !token.is_empty()
-        && token.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b':'
-                        | b'/'
-                        | b'?'
-                        | b'#'
-                        | b'['
-                        | b']'
-                        | b'@'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b'='
-                        | b'%'
-                )
-        })
+        && token
+            .bytes()
+            .all(|b| is_url_byte(b) || matches!(b, b'?' | b'#' | b'[' | b']' | b'%'))
 }
 
 /// A quoted keyword this builder does not know (yet): `'lowercase-words'`.
@@ -269,9 +91,9 @@ impl Policy {
                 ));
             }
             let values = strict_values(info.values, &tokens).map_err(|(v, r)| invalid(v, r))?;
-            policy.directives.push(Directive::new(info.name, values));
+            policy.push(Directive::new(info.name, values));
         }
-        if policy.directives.is_empty() {
+        if policy.directives().is_empty() {
             return Err(PolicyError::Empty);
         }
         Ok(policy)
@@ -347,44 +169,9 @@ impl Policy {
                     None => drop(&name, token, "not a valid value for this directive"),
                 }
             }
-            policy.directives.push(Directive::new(&name, values));
+            policy.push(Directive::new(&name, values));
         }
         (policy, dropped)
-    }
-
-    /// The directive called `name` (lowercase), if the policy has it.
-    pub fn directive(&self, name: &str) -> Option<&Directive> {
-        self.directives.iter().find(|d| d.name == name)
-    }
-
-    /// The directives, in order.
-    pub fn directives(&self) -> &[Directive] {
-        &self.directives
-    }
-
-    pub(crate) fn directive_mut(&mut self, name: &str) -> Option<&mut Directive> {
-        self.directives.iter_mut().find(|d| d.name == name)
-    }
-
-    /// Adds a directive the policy lacks: after the other fetch directives and before the
-    /// reporting ones, so the header reads as people write it.
-    pub(crate) fn insert(&mut self, directive: Directive) {
-        let rank = directive::rank(&directive.name);
-        let is_fetch =
-            |d: &Directive| directive::lookup(&d.name).is_some_and(|info| info.is_fetch());
-        let at = match self
-            .directives
-            .iter()
-            .rposition(|d| is_fetch(d) && directive::rank(&d.name) < rank)
-        {
-            Some(before) => before + 1,
-            None => self
-                .directives
-                .iter()
-                .position(|d| is_fetch(d) || matches!(d.name.as_str(), "report-uri" | "report-to"))
-                .unwrap_or(self.directives.len()),
-        };
-        self.directives.insert(at, directive);
     }
 }
 
@@ -708,17 +495,5 @@ mod tests {
         for d in &dropped {
             assert!(!d.value.chars().any(char::is_control), "{d:?}");
         }
-    }
-
-    #[test]
-    fn inserted_directives_go_before_reporting() {
-        let mut policy =
-            Policy::parse("default-src 'none'; img-src 'self'; report-uri /r").unwrap();
-        policy.insert(Directive::new("script-src", vec!["'self'".into()]));
-        policy.insert(Directive::new("connect-src", vec!["'self'".into()]));
-        assert_eq!(
-            policy.to_string(),
-            "default-src 'none'; script-src 'self'; img-src 'self'; connect-src 'self'; report-uri /r"
-        );
     }
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::blocked::Code;
-use super::parse::Dropped;
+use super::error::Dropped;
 
 /// A proposed policy, the change from the current one directive by directive, and what it
 /// does not allow. Render it with `Display` (text, for a terminal or a page) or

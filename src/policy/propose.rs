@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::build::{BuildError, Proposer};
+use super::header::Policy;
 use super::observation::Observation;
-use super::parse::Policy;
 use super::proposal::Proposal;
 use crate::store::{EvidenceQuery, PolicyEvidence, ReportStore, StoreError};
 

@@ -202,8 +202,7 @@ pub(super) fn is_host_part(host: &str) -> bool {
         })
 }
 
-/// An RFC 3986 path: `/` and pchars (unreserved, `%XX`, sub-delims but `;` and `,`, `:`,
-/// `@`).
+/// An RFC 3986 path: `/` and pchars (`%XX`, or [URL bytes](is_url_byte)).
 fn is_path(path: &str) -> bool {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'/') {
@@ -211,41 +210,44 @@ fn is_path(path: &str) -> bool {
     }
     let mut at = 0;
     while at < bytes.len() {
-        let b = bytes[at];
-        if b == b'%' {
+        if bytes[at] == b'%' {
             if !(bytes.get(at + 1).is_some_and(u8::is_ascii_hexdigit)
                 && bytes.get(at + 2).is_some_and(u8::is_ascii_hexdigit))
             {
                 return false;
             }
             at += 3;
-            continue;
-        }
-        let ok = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'/' | b'-'
-                    | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b'='
-                    | b':'
-                    | b'@'
-            );
-        if !ok {
+        } else if is_url_byte(bytes[at]) {
+            at += 1;
+        } else {
             return false;
         }
-        at += 1;
     }
     true
+}
+
+/// A byte a path holds as it is: unreserved (letters, digits, `-._~`), sub-delims but `;`
+/// and `,` (which mean something in a policy), `:`, `@` and `/`.
+pub(super) fn is_url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+        )
 }
 
 /// `base64-value = 1*( ALPHA / DIGIT / "+" / "/" / "-" / "_" ) *2( "=" )`.

@@ -257,6 +257,9 @@ mod tests {
         }
     }
 
+    /// A blocked value: its text, reports, pages and line.
+    type Item<'a> = (&'a str, u64, u64, Option<u32>);
+
     #[test]
     fn assemble_groups_by_directive_blocked_and_place() {
         let mut inline_a = row("script-src-elem", "inline", "https://s.example/a", 2);
@@ -277,8 +280,7 @@ mod tests {
         ];
         let evidence = PolicyEvidence::assemble(TimeRange::all(), rows);
         assert_eq!(evidence.reports, 13);
-        type Blocked<'a> = (&'a str, u64, u64, Option<u32>);
-        let shape: Vec<(&str, u64, Vec<Blocked<'_>>)> = evidence
+        let shape: Vec<(&str, u64, Vec<Item<'_>>)> = evidence
             .directives
             .iter()
             .map(|d| {

@@ -31,8 +31,12 @@ pub(crate) struct Args {
     #[arg(long, default_value = "now", long_help = format!("End of the range (excluded): {FORMS}."))]
     to: String,
 
-    /// Only violations on pages whose URL starts with this (e.g. https://example.com/).
-    #[arg(long, env = "CSP_REPORTS_DOCUMENT_PREFIX", value_name = "URL")]
+    #[arg(
+        long,
+        env = "CSP_REPORTS_DOCUMENT_PREFIX",
+        value_name = "URL",
+        help = "Only violations on pages whose URL starts with this (e.g. https://example.com/)."
+    )]
     document_prefix: Option<String>,
 
     /// The current policy to start from (default: the original-policy most reports carried).
@@ -54,6 +58,25 @@ pub(crate) struct Args {
     /// Learn from ignored violations too (by default they are left out).
     #[arg(long)]
     include_ignored: bool,
+
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u16).range(2..),
+        help = "From how many subdomains of one site (same scheme and port) a directive gets \
+                https://*.site instead of each host."
+    )]
+    wildcard_threshold: u16,
+
+    /// Never merge subdomains into a wildcard (for sites whose subdomains are not all yours).
+    #[arg(long, conflicts_with = "wildcard_threshold")]
+    no_wildcards: bool,
+
+    /// Sources seen in fewer reports are listed as not used, not added (anyone can send
+    /// reports: a minimum keeps a few forged ones from adding a source).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    min_reports: u64,
 }
 
 pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
@@ -73,7 +96,10 @@ pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
         .as_deref()
         .map(|text| Policy::parse(text).map_err(|e| Failure::usage(format!("invalid --base: {e}"))))
         .transpose()?;
+    let wildcards = (!args.no_wildcards).then_some(usize::from(args.wildcard_threshold));
     let proposer = PolicyBuilder::new()
+        .wildcard_threshold(wildcards)
+        .min_reports(args.min_reports)
         .allow_unsafe_inline(args.allow_unsafe_inline)
         .allow_unsafe_eval(args.allow_unsafe_eval)
         .build()?;
@@ -96,6 +122,10 @@ pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
                      (widen --since, or check --document-prefix)"
                 ))
             }
+            ProposeError::Build(BuildError::NoCurrentPolicy) => Failure::runtime(
+                "no current policy: the reports carry no usable original-policy; \
+                 give the policy they were sent under with --base",
+            ),
             other => Failure::runtime(chain(&other)),
         })?;
     match args.format {
