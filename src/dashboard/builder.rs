@@ -60,7 +60,6 @@ impl Dashboard {
 
     /// The dashboard as an axum [`Router`] (a tower `Service`), with every path under the
     /// [base path](DashboardBuilder::base_path). Serve it, or `merge` it into your router.
-    #[must_use]
     pub fn router(&self) -> Router {
         router(self.state.clone())
     }

@@ -1,7 +1,6 @@
 //! `--admin-listen`: the dashboard on a listener of its own, never on the public one, behind
 //! a password from `CSP_REPORTS_ADMIN_PASSWORD` or `--admin-password-file`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -116,7 +115,7 @@ impl Admin {
                                     Service::<http::Request<Incoming>>::poll_ready(&mut service, cx)
                                 })
                                 .await?;
-                                Ok::<_, Infallible>(service.call(request).await?)
+                                service.call(request).await
                             }
                         });
                     if let Err(error) = builder
