@@ -3,6 +3,7 @@
 use jiff::{SignedDuration, Timestamp};
 use tokio_postgres::GenericClient;
 
+pub(crate) use crate::store::Tables;
 use crate::store::{StoreError, StoreErrorKind};
 
 /// Every migration and partition change runs under this advisory lock, so two processes that
@@ -55,33 +56,6 @@ pub(crate) use crate::store::identifier;
 /// A validated identifier, quoted so that its case is kept.
 pub(crate) fn quote(name: &str) -> String {
     format!("\"{name}\"")
-}
-
-/// The quoted names of a store's tables, all derived from the reports table's name.
-#[derive(Debug, Clone)]
-pub(crate) struct Tables {
-    /// The reports table's name as given (validated, unquoted).
-    pub(crate) name: String,
-    pub(crate) reports: String,
-    pub(crate) violations: String,
-    pub(crate) violation_hours: String,
-    pub(crate) violation_days: String,
-    pub(crate) hours: String,
-    pub(crate) claims: String,
-}
-
-impl Tables {
-    pub(crate) fn new(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            reports: quote(name),
-            violations: quote(&format!("{name}_violations")),
-            violation_hours: quote(&format!("{name}_violation_hours")),
-            violation_days: quote(&format!("{name}_violation_days")),
-            hours: quote(&format!("{name}_hours")),
-            claims: quote(&format!("{name}_claims")),
-        }
-    }
 }
 
 /// The effective directive of a row, as grouped (see `store::group`).

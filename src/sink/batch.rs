@@ -48,7 +48,7 @@ impl ReportBatch {
 
     /// The alerts, in the order they were announced (none for a sink fed reports).
     pub fn alerts(&self) -> impl ExactSizeIterator<Item = &Alert> + '_ {
-        AlertIter {
+        Iter {
             inner: self.alerts.iter().flat_map(|chunk| chunk.iter()),
             remaining: self.alert_len,
         }
@@ -83,13 +83,14 @@ impl ReportBatch {
     }
 }
 
+/// A batch's reports or alerts, walked knowing how many are left.
 struct Iter<I> {
     inner: I,
     remaining: usize,
 }
 
-impl<'a, I: Iterator<Item = &'a Report>> Iterator for Iter<I> {
-    type Item = &'a Report;
+impl<'a, T: 'a, I: Iterator<Item = &'a T>> Iterator for Iter<I> {
+    type Item = &'a T;
 
     fn next(&mut self) -> Option<Self::Item> {
         let item = self.inner.next()?;
@@ -102,7 +103,7 @@ impl<'a, I: Iterator<Item = &'a Report>> Iterator for Iter<I> {
     }
 }
 
-impl<'a, I: DoubleEndedIterator<Item = &'a Report>> DoubleEndedIterator for Iter<I> {
+impl<'a, T: 'a, I: DoubleEndedIterator<Item = &'a T>> DoubleEndedIterator for Iter<I> {
     fn next_back(&mut self) -> Option<Self::Item> {
         let item = self.inner.next_back()?;
         self.remaining -= 1;
@@ -110,7 +111,7 @@ impl<'a, I: DoubleEndedIterator<Item = &'a Report>> DoubleEndedIterator for Iter
     }
 }
 
-impl<'a, I: Iterator<Item = &'a Report>> ExactSizeIterator for Iter<I> {}
+impl<'a, T: 'a, I: Iterator<Item = &'a T>> ExactSizeIterator for Iter<I> {}
 
 impl<'a> IntoIterator for &'a ReportBatch {
     type Item = &'a Report;
@@ -130,27 +131,6 @@ impl From<Vec<Report>> for ReportBatch {
         batch
     }
 }
-
-struct AlertIter<I> {
-    inner: I,
-    remaining: usize,
-}
-
-impl<'a, I: Iterator<Item = &'a Alert>> Iterator for AlertIter<I> {
-    type Item = &'a Alert;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let item = self.inner.next()?;
-        self.remaining -= 1;
-        Some(item)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
-    }
-}
-
-impl<'a, I: Iterator<Item = &'a Alert>> ExactSizeIterator for AlertIter<I> {}
 
 impl From<Vec<Alert>> for ReportBatch {
     /// A batch of alerts, as a sink fed alerts is given them.

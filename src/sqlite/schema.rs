@@ -6,37 +6,11 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::error::sqlite_error;
+pub(crate) use crate::store::Tables;
 use crate::store::{StoreError, StoreErrorKind};
 
 /// Where applied migration versions are recorded, one row per table and version.
 const MIGRATIONS_TABLE: &str = "tower_csp_reports_migrations";
-
-/// The quoted names of a store's tables, all derived from the reports table's name.
-#[derive(Debug, Clone)]
-pub(crate) struct Tables {
-    pub(crate) name: String,
-    pub(crate) reports: String,
-    pub(crate) violations: String,
-    pub(crate) violation_hours: String,
-    pub(crate) violation_days: String,
-    pub(crate) hours: String,
-    pub(crate) claims: String,
-}
-
-impl Tables {
-    pub(crate) fn new(name: &str) -> Self {
-        let quote = |suffix: &str| format!("\"{name}{suffix}\"");
-        Self {
-            name: name.to_owned(),
-            reports: quote(""),
-            violations: quote("_violations"),
-            violation_hours: quote("_violation_hours"),
-            violation_days: quote("_violation_days"),
-            hours: quote("_hours"),
-            claims: quote("_claims"),
-        }
-    }
-}
 
 /// The migrations, oldest first; the version of each is its position plus one.
 fn migrations(t: &Tables) -> Vec<String> {

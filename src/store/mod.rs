@@ -121,7 +121,7 @@ pub use violation::{
 
 pub(crate) use event::EventChannel;
 pub(crate) use evidence::EvidenceRow;
-pub(crate) use name::identifier;
+pub(crate) use name::{Tables, identifier};
 pub(crate) use range::{DaySplit, RangeSplit, day_floor, hour_floor};
 #[cfg(feature = "sqlite")]
 pub(crate) use range::{from_micros, micros};

@@ -15,6 +15,35 @@ pub(crate) fn identifier(name: String) -> Result<String, ConfigError> {
     }
 }
 
+/// The quoted names of a store's tables, all derived from the reports table's name (the
+/// same in every SQL store).
+#[derive(Debug, Clone)]
+pub(crate) struct Tables {
+    /// The reports table's name as given (validated, unquoted).
+    pub(crate) name: String,
+    pub(crate) reports: String,
+    pub(crate) violations: String,
+    pub(crate) violation_hours: String,
+    pub(crate) violation_days: String,
+    pub(crate) hours: String,
+    pub(crate) claims: String,
+}
+
+impl Tables {
+    pub(crate) fn new(name: &str) -> Self {
+        let quote = |suffix: &str| format!("\"{name}{suffix}\"");
+        Self {
+            name: name.to_owned(),
+            reports: quote(""),
+            violations: quote("_violations"),
+            violation_hours: quote("_violation_hours"),
+            violation_days: quote("_violation_days"),
+            hours: quote("_hours"),
+            claims: quote("_claims"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use clap::Args as ClapArgs;
 use tower_csp_reports::nats::NatsConsumer;
 
 use crate::Failure;
-use crate::db::{DbArgs, failed};
+use crate::db::DbArgs;
 use crate::nats::{NatsArgs, nats_failed};
 use crate::serve::{parse_positive_duration, shutdown_signal};
 
@@ -65,19 +65,8 @@ pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
             "consume needs --nats-url (or CSP_REPORTS_NATS_URL): the servers to read from",
         ));
     };
-    let opened = args.db.open().await?;
+    let opened = args.db.open_for_writing(args.no_migrate).await?;
     let store = &opened.store;
-    if args.no_migrate {
-        store
-            .ping()
-            .await
-            .map_err(failed("cannot use the database"))?;
-    } else {
-        store
-            .migrate()
-            .await
-            .map_err(failed("cannot migrate the database"))?;
-    }
     let batch = args.batch as usize;
     let concurrency = usize::from(args.concurrency);
     let config = NatsConsumer::builder(url, store.sink())

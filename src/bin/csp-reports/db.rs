@@ -51,6 +51,26 @@ pub(crate) struct Opened {
 }
 
 impl DbArgs {
+    /// The store, migrated, or only checked to answer when `no_migrate` (the schema is
+    /// then someone else's job): what a process that writes reports needs first.
+    pub(crate) async fn open_for_writing(&self, no_migrate: bool) -> Result<Opened, Failure> {
+        let opened = self.open().await?;
+        if no_migrate {
+            opened
+                .store
+                .ping()
+                .await
+                .map_err(failed("cannot use the database"))?;
+        } else {
+            opened
+                .store
+                .migrate()
+                .await
+                .map_err(failed("cannot migrate the database"))?;
+        }
+        Ok(opened)
+    }
+
     /// The store of `--database-url`, or of the default SQLite file.
     pub(crate) async fn open(&self) -> Result<Opened, Failure> {
         let url = self.database_url.as_deref().unwrap_or(DEFAULT_DATABASE);

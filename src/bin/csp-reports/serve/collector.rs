@@ -10,7 +10,6 @@ use super::endpoints::METRICS_PATH;
 use super::health::Readiness;
 use super::listener::run;
 use crate::Failure;
-use crate::db::failed;
 use tower_csp_reports::sink::SmtpSink;
 use tower_csp_reports::sink::smtp::SmtpMode;
 
@@ -25,19 +24,8 @@ pub(crate) async fn serve(args: &Args) -> Result<(), Failure> {
     if let Some(url) = &args.nats.nats_url {
         layer = super::nats::publish(args, url, layer).await?;
     } else if !args.no_store {
-        let opened = args.db.open().await?;
+        let opened = args.db.open_for_writing(args.no_migrate).await?;
         let store = &opened.store;
-        if args.no_migrate {
-            store
-                .ping()
-                .await
-                .map_err(failed("cannot use the database"))?;
-        } else {
-            store
-                .migrate()
-                .await
-                .map_err(failed("cannot migrate the database"))?;
-        }
         tracing::info!(target: "csp_reports", store = store.name(), "storing reports in {}", opened.description);
         let sink = store.sink();
         let options = sink
