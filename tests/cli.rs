@@ -552,6 +552,20 @@ async fn serve_store_summarize_mail_and_clean() {
     assert_eq!(summary["top_sources"][0]["count"], 2);
     assert_eq!(summary["invalid_reports"][0]["raw"], "garbage <b>");
 
+    // `--since` alone reads up to now (the README's "1 hour ago"), not up to last midnight.
+    let recent = run(&[
+        "summary",
+        "--format",
+        "json",
+        "--database-url",
+        &url,
+        "--since",
+        "1 hour ago",
+    ]);
+    assert!(recent.status.success(), "{}", text(&recent.stderr));
+    let recent: serde_json::Value = serde_json::from_slice(&recent.stdout).unwrap();
+    assert_eq!(recent["total"].as_u64(), Some(4));
+
     let plain = text(&run(&[&["summary"][..], &range].concat()).stdout);
     assert!(plain.contains("Total: 4 (valid 3, invalid 1)"), "{plain}");
     assert!(

@@ -31,8 +31,9 @@ pub(crate) struct Args {
     #[arg(long, long_help = format!("Start of the range (included): {FORMS}. Default: yesterday at midnight, local time."))]
     since: Option<String>,
 
-    /// End of the range (excluded); default: today at midnight, local time.
-    #[arg(long, long_help = format!("End of the range (excluded): {FORMS}. Default: today at midnight, local time."))]
+    /// End of the range (excluded); default: today at midnight, local time, or now when
+    /// --since is given.
+    #[arg(long, long_help = format!("End of the range (excluded): {FORMS}. Default: today at midnight, local time (yesterday's summary), or now when --since is given."))]
     to: Option<String>,
 
     /// How many entries each top list has.
@@ -62,7 +63,8 @@ pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
         parse_time(text.as_deref().unwrap_or(default), &now).map_err(Failure::usage)
     };
     let since = time(&args.since, "yesterday")?;
-    let to = time(&args.to, "today")?;
+    // `--since "1 hour ago"` alone means up to now, not up to last midnight.
+    let to = time(&args.to, if args.since.is_some() { "now" } else { "today" })?;
     if since >= to {
         return Err(Failure::usage(format!(
             "--since ({since}) must be before --to ({to})"
