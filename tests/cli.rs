@@ -70,21 +70,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn database_url(db: &TestDb) -> String {
-    let config = &db.config;
-    let host = match &config.get_hosts()[0] {
-        tower_csp_reports::postgres::tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        other => panic!("unexpected host {other:?}"),
-    };
-    format!(
-        "postgres://{}@{}:{}/{}",
-        config.get_user().unwrap(),
-        host,
-        config.get_ports()[0],
-        config.get_dbname().unwrap()
-    )
-}
-
 #[test]
 fn help_names_every_command_and_setting() {
     let help = run(&["--help"]);
@@ -406,7 +391,7 @@ fn assert_has_lines(metrics: &str, lines: &[&str]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_store_summarize_mail_and_clean() {
     let db = TestDb::new().await;
-    let url = database_url(&db);
+    let url = db.url();
     let mail = smtp_server::Server::start();
     let mail_url = mail.url();
 

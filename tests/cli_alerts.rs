@@ -23,21 +23,6 @@ use webhook_server::WebhookServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_csp-reports");
 
-fn database_url(db: &TestDb) -> String {
-    let config = &db.config;
-    let host = match &config.get_hosts()[0] {
-        tower_csp_reports::postgres::tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        other => panic!("unexpected host {other:?}"),
-    };
-    format!(
-        "postgres://{}@{}:{}/{}",
-        config.get_user().unwrap(),
-        host,
-        config.get_ports()[0],
-        config.get_dbname().unwrap()
-    )
-}
-
 /// Two collectors with the same options, started side by side.
 async fn two(options: Vec<String>) -> (Served, Served) {
     let start = |options: Vec<String>| {
@@ -77,7 +62,7 @@ async fn two_collectors_announce_a_new_violation_once() {
     let hook = WebhookServer::start(&[]).await;
     let options: Vec<String> = [
         "--database-url",
-        &database_url(&db),
+        &db.url(),
         "--smtp-url",
         &smtp.url(),
         "--smtp-to",
@@ -126,7 +111,7 @@ async fn two_collectors_send_one_digest_that_counts_both() {
     let window = 4;
     let options: Vec<String> = [
         "--database-url",
-        &database_url(&db),
+        &db.url(),
         "--smtp-url",
         &smtp.url(),
         "--smtp-to",
