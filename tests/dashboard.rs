@@ -12,7 +12,7 @@ mod served;
 
 use std::process::{Command, Stdio};
 
-use dashboard::{PASSWORD, form, get, login, scratch, start_with_dashboard};
+use dashboard::{form, get, login, login_form, scratch, start_with_dashboard};
 use http::StatusCode;
 use http_client::{Answer, legacy, post, send};
 
@@ -171,15 +171,7 @@ async fn pages_are_behind_the_login_and_triage_works() {
         assert_eq!(answer.status, expected);
         assert!(answer.headers.get("set-cookie").is_none());
     }
-    let limited = send(
-        admin,
-        form(
-            "/login",
-            None,
-            &format!("password={}", PASSWORD.replace(' ', "+")),
-        ),
-    )
-    .await;
+    let limited = send(admin, login_form()).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers.contains_key("retry-after"));
 

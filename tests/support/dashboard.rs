@@ -65,17 +65,18 @@ pub fn form(path: &str, cookie: Option<&str>, body: &str) -> Request<Full<Bytes>
     request
 }
 
+/// The login form, posted with the right password.
+pub fn login_form() -> Request<Full<Bytes>> {
+    form(
+        "/login",
+        None,
+        &format!("password={}", PASSWORD.replace(' ', "+")),
+    )
+}
+
 /// Logs in over HTTP and returns the `name=value` of the session cookie.
 pub async fn login(admin: SocketAddr) -> String {
-    let answer = send(
-        admin,
-        form(
-            "/login",
-            None,
-            &format!("password={}", PASSWORD.replace(' ', "+")),
-        ),
-    )
-    .await;
+    let answer = send(admin, login_form()).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     let cookie = answer.headers["set-cookie"].to_str().unwrap().to_owned();
     cookie.split(';').next().unwrap().to_owned()
